@@ -69,7 +69,7 @@ class PositionalEmbedding(keras.layers.Layer):
                 f"shape {tuple(shape)}: the sequence is longer than "
                 f"max_length={self.max_length}.")
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Any, mask: Any = None) -> Any:
         check_tensor(self, inputs, "inputs", (None, None, self.width))
         self._check_length(inputs.shape)
         length = ops.shape(inputs)[1]
