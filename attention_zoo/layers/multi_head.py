@@ -137,3 +137,4 @@ class MultiHeadAttention(SequenceAttention):
 
 
 alias("multi_head", "mha")
+alias("gqa", "mha")  # pass num_key_value_heads < num_heads

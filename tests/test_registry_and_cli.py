@@ -1,0 +1,98 @@
+"""The layer factory, the shared registry and the ``attention-zoo`` command."""
+
+import subprocess
+import sys
+
+import pytest
+
+import attention_zoo.layers as L
+from attention_zoo.cli import main
+from attention_zoo.registry import Registry
+
+REQUIRED = ["additive", "dot", "mha", "se", "eca", "spatial", "cbam",
+            "coordinate", "gc", "bam"]
+
+
+def test_required_names_are_registered():
+    assert set(REQUIRED) <= set(L.names())
+
+
+@pytest.mark.parametrize("name, cls, attrs", [
+    ("additive", L.AdditiveAttention, {"units": 3}),
+    ("general", L.DotProductAttention, {"score": "general"}),
+    ("luong", L.DotProductAttention, {"score": "general"}),
+    ("cosine", L.DotProductAttention, {"score": "cosine"}),
+    ("cbam", L.CBAM, {"reduction": 16}),
+    ("Squeeze-Excite", L.SqueezeExcite, {}),
+])
+def test_get_builds_the_named_layer(name, cls, attrs):
+    layer = L.get(name, **({"units": 3} if name == "additive" else {}))
+    assert type(layer) is cls
+    for key, value in attrs.items():
+        assert getattr(layer, key) == value
+
+
+def test_get_passes_kwargs_over_alias_defaults():
+    assert L.get("general", score="dot").score == "dot"
+
+
+def test_unknown_name_lists_known_names():
+    with pytest.raises(ValueError, match="Unknown layer 'cbma'.*cbam.*coordinate"):
+        L.get("cbma")
+    with pytest.raises(TypeError, match="must be a str"):
+        L.get(3)
+
+
+def test_names_by_kind():
+    assert set(L.names(L.FEATURE_MAP)) >= {"se", "eca", "spatial", "cbam",
+                                            "coordinate", "gc", "bam"}
+    assert "additive" not in L.names(L.FEATURE_MAP)
+    assert set(L.names(L.SEQUENCE)) >= {"additive", "dot", "mha"}
+
+
+def test_registry_refuses_duplicates():
+    reg = Registry("thing")
+    reg.add("a", dict)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.add("A", list)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: L.AdditiveAttention(0), lambda: L.AdditiveAttention(2.5),
+    lambda: L.DotProductAttention(score="bilinear"),
+    lambda: L.MultiHeadAttention(4, 8, num_key_value_heads=3),
+    lambda: L.MultiHeadAttention(4, 8, dropout=1.0),
+    lambda: L.SqueezeExcite(reduction=0), lambda: L.PositionalEmbedding(0),
+    lambda: L.PositionalEmbedding(8, mode="rotary"),
+])
+def test_bad_hyperparameters_raise_value_error(bad):
+    with pytest.raises(ValueError):
+        bad()
+
+
+def test_dot_scores_need_equal_widths():
+    import numpy as np
+    with pytest.raises(ValueError, match="same last dimension"):
+        L.DotProductAttention()(np.zeros((1, 2, 4), "float32"),
+                                np.zeros((1, 3, 5), "float32"))
+
+
+def test_positional_refuses_sequences_longer_than_max_length():
+    import numpy as np
+    with pytest.raises(ValueError, match="max_length=4"):
+        L.PositionalEmbedding(4)(np.zeros((1, 5, 8), "float32"))
+
+
+def test_cli_layers_prints_every_layer(capsys):
+    assert main(["layers", "--width", "16"]) == 0
+    out = capsys.readouterr().out
+    for name in L.names():
+        assert f"\n{name} " in out
+    assert f"{len(L.names())} layers built" in out
+
+
+def test_console_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "attention_zoo", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert "layers" in result.stdout
