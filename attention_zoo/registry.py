@@ -45,7 +45,7 @@ class Registry:
                 f"Unknown {self.what} {name!r}. Known names: "
                 f"{', '.join(self.names())}") from None
 
-    def create(self, name: str, **kwargs: Any) -> Any:
+    def create(self, name: str, /, **kwargs: Any) -> Any:
         entry = self.entry(name)
         return entry.target(**{**entry.defaults, **kwargs})
 

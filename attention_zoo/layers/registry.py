@@ -36,7 +36,7 @@ def alias(name: str, target: str, **defaults: Any) -> None:
     LAYERS.add(name, entry.target, kind=entry.kind, **{**entry.defaults, **defaults})
 
 
-def get(name: str, **kwargs: Any) -> keras.layers.Layer:
+def get(name: str, /, **kwargs: Any) -> keras.layers.Layer:
     """Builds the layer registered as ``name``.
 
     Example: ``get("cbam", reduction=8)`` or ``get("general")`` (Luong's

@@ -1,0 +1,113 @@
+"""AttnCNN: a fast CIFAR-10 convnet with a pluggable attention layer per stage."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import keras
+
+from attention_zoo import layers as zoo_layers
+from attention_zoo.models.registry import check_matches_card, register_model
+
+#: Per-channel statistics of CIFAR-10 training pixels (0..255).
+CIFAR10_MEAN = (125.3, 123.0, 113.9)
+CIFAR10_STD = (63.0, 62.1, 66.7)
+
+Attention = str | None | Sequence[str | None]
+
+
+def _stage_attention(attention: Attention, stages: int) -> list[str | None]:
+    per_stage = ([attention] * stages if attention is None or isinstance(attention, str)
+                 else list(attention))
+    if len(per_stage) != stages:
+        raise ValueError(f"attention needs one entry per stage ({stages}), "
+                         f"received {len(per_stage)}: {attention!r}")
+    known = zoo_layers.names(zoo_layers.FEATURE_MAP)
+    for name in per_stage:
+        if name is not None and name not in known:
+            raise ValueError(f"attention must be None or a feature-map layer "
+                             f"name ({', '.join(known)}), received {name!r}")
+    return per_stage
+
+
+def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
+             momentum: float = 0.9) -> Any:
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                            name=f"{name}_conv")(x)
+    if pool:
+        x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    return keras.layers.Activation("gelu", name=f"{name}_gelu")(x)
+
+
+@register_model("attn_cnn")
+def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
+            attention: Attention = "cbam", width: Sequence[int] = (64, 256, 256),
+            stem_width: int = 32, weights: str | os.PathLike | None = None,
+            name: str = "attn_cnn") -> keras.Model:
+    """A CIFAR-10 convnet in the style of airbench (Jordan, 2024): a stem,
+    three stages of ``conv-pool-BN-GELU, conv-BN-GELU`` (32 -> 16 -> 8 -> 4
+    pixels for 32x32 inputs), an attention layer after each stage, global max
+    pooling and a linear classifier.
+
+    Args:
+        input_shape: ``(H, W, 3)``. Inputs are raw pixels 0..255 (uint8 or
+            float); normalization is inside the model, so exported files take
+            raw images too.
+        num_classes: outputs of the softmax.
+        attention: a feature-map layer name (``attention_zoo.layers.names(
+            "feature_map")``), None, or one of those per stage.
+        width: filters of each stage.
+        stem_width: filters of the first convolution.
+        weights: None, ``"cifar10"`` (the shipped weights; arguments must match
+            theirs) or a path to a ``.weights.h5`` file.
+
+    Returns a functional ``keras.Model`` from ``(batch, H, W, 3)`` pixels to
+    ``(batch, num_classes)`` probabilities (float32 under any policy).
+    """
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"input_shape must be (H, W, 3), received {input_shape!r}")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, received {num_classes!r}")
+    width = tuple(int(w) for w in width)
+    if not width or min(width) <= 0:
+        raise ValueError(f"width must be positive ints, received {width!r}")
+    per_stage = _stage_attention(attention, len(width))
+
+    inputs = keras.Input(tuple(input_shape), name="image")
+    x = keras.layers.Normalization(mean=CIFAR10_MEAN,
+                                   variance=[s * s for s in CIFAR10_STD],
+                                   name="normalize")(inputs)
+    x = _conv_bn(x, stem_width, "stem")
+    for i, (filters, kind) in enumerate(zip(width, per_stage), start=1):
+        x = _conv_bn(x, filters, f"stage{i}a", pool=True)
+        x = _conv_bn(x, filters, f"stage{i}b")
+        if kind is not None:
+            x = zoo_layers.get(kind, name=f"stage{i}_attention")(x)
+    x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
+    x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32",
+                                      name="probabilities")(x)
+    model = keras.Model(inputs, outputs, name=name)
+
+    if weights == "cifar10":
+        path = check_matches_card("attn_cnn_cifar10", {
+            "input_shape": list(input_shape), "num_classes": num_classes,
+            "attention": attention if isinstance(attention, (str, type(None)))
+            else list(attention), "width": list(width), "stem_width": stem_width})
+        model.load_weights(path)
+    elif weights is not None:
+        _load_user_weights(model, weights)
+    return model
+
+
+def _load_user_weights(model: keras.Model, path: str | os.PathLike) -> None:
+    if not os.path.isfile(path):
+        raise ValueError(f"weights must be None, 'cifar10' or a path to a "
+                         f".weights.h5 file, received {str(path)!r}")
+    try:
+        model.load_weights(path)
+    except Exception as error:  # Keras raises several types for mismatches
+        raise ValueError(f"the weights in {str(path)!r} do not fit this "
+                         f"model ({model.name}): {error}") from error

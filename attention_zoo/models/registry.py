@@ -1,0 +1,89 @@
+"""The model zoo: names of model builders, and shipped weights.
+
+Shipped weights live in ``saved_models/<name>/`` with a ``card.json`` that
+names the builder and its arguments; the cards are the list of what ships.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import keras
+
+from attention_zoo.registry import Registry
+
+MODELS = Registry("model")
+F = TypeVar("F", bound=Callable[..., keras.Model])
+
+WEIGHTS_FILE = "model.weights.h5"
+CARD_FILE = "card.json"
+
+
+def register_model(name: str) -> Callable[[F], F]:
+    def wrap(builder: F) -> F:
+        MODELS.add(name, builder)
+        return builder
+
+    return wrap
+
+
+def create(name: str, /, **kwargs: Any) -> keras.Model:
+    """Builds the zoo model ``name`` (see ``names()``) with ``kwargs``."""
+    return MODELS.create(name, **kwargs)
+
+
+def names() -> list[str]:
+    return MODELS.names()
+
+
+def weights_root() -> Path:
+    """``$ATTENTION_ZOO_WEIGHTS`` or the repository's ``saved_models/``."""
+    env = os.environ.get("ATTENTION_ZOO_WEIGHTS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "saved_models"
+
+
+def pretrained() -> list[str]:
+    """Names of the shipped models that ``load`` accepts."""
+    root = weights_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CARD_FILE).is_file()
+                  and (p / WEIGHTS_FILE).is_file())
+
+
+def card(name: str) -> dict[str, Any]:
+    """The model card of a shipped model."""
+    available = pretrained()
+    if name not in available:
+        raise ValueError(f"Unknown pretrained model {name!r}. Shipped: "
+                         f"{', '.join(available) or 'none'}")
+    return json.loads((weights_root() / name / CARD_FILE).read_text())
+
+
+def load(name: str) -> keras.Model:
+    """Builds a shipped model and loads its weights, ready for ``predict``."""
+    info = card(name)
+    model = create(info["model"], **info["config"])
+    model.load_weights(weights_root() / name / WEIGHTS_FILE)
+    return model
+
+
+def check_matches_card(name: str, requested: dict[str, Any]) -> Path:
+    """Refuses shipped weights trained with other arguments; returns their path."""
+    info = card(name)
+    shipped = info["config"]
+    diff = {k: (shipped.get(k), v) for k, v in requested.items()
+            if _plain(shipped.get(k)) != _plain(v)}
+    if diff:
+        detail = ", ".join(f"{k}={got!r} (shipped: {want!r})"
+                           for k, (want, got) in diff.items())
+        raise ValueError(f"the shipped weights {name!r} do not fit this model: "
+                         f"{detail}")
+    return weights_root() / name / WEIGHTS_FILE
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
