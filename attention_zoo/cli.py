@@ -1,10 +1,14 @@
-"""The ``attention-zoo`` command."""
+"""The ``attention-zoo`` command: layers, train, evaluate, predict."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import sys
+import time
+from pathlib import Path
 from typing import Sequence
 
 
@@ -21,16 +25,221 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jit(value: str) -> bool | str:
+    lowered = value.lower()
+    if lowered in ("auto",):
+        return "auto"
+    if lowered in ("1", "true", "on", "yes"):
+        return True
+    if lowered in ("0", "false", "off", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected auto, on or off, received {value!r}")
+
+
+def _attention(value: str) -> str | None | list:
+    if value.lower() == "none":
+        return None
+    if "," in value:
+        return [None if v.lower() == "none" else v for v in value.split(",")]
+    return value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.model != "attn_cnn":
+        raise SystemExit(f"attention-zoo train: unknown model {args.model!r}; "
+                         f"known: attn_cnn")
+    from attention_zoo import __version__, data, training
+    from attention_zoo.models import AttnCNN
+    from attention_zoo.models.cards import machine, ship
+
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
+    if args.train_per_class:
+        train_set = _per_class(train_set, args.train_per_class)
+    print(f"data: {len(train_set)} training and {len(val_set)} validation images, "
+          f"{len(train_set.class_names)} classes")
+    changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                                 "learning_rate": args.lr}.items() if v is not None}
+    recipe = training.get_recipe(args.recipe, **changes)
+    train_ds = data.pipeline(train_set, recipe.batch_size, training=True,
+                             translate=recipe.translate, flip=recipe.flip,
+                             cutout=recipe.cutout, seed=args.seed)
+    val_ds = data.pipeline(val_set, 1000)
+    config = {"input_shape": [32, 32, 3], "num_classes": len(train_set.class_names),
+              "attention": args.attention, "width": list(args.width),
+              "stem_width": args.stem_width}
+    result = training.fit(lambda: AttnCNN(**config), train_ds, val_ds, recipe=recipe,
+                          out_dir=args.out, precision=args.precision,
+                          jit_compile=args.jit_compile, train_size=len(train_set))
+    plain = training.evaluate(result.model, val_ds, tta=False)
+    history = _history_csv(Path(args.out) / "history.csv")
+    summary = {
+        "model": "attn_cnn", "config": config,
+        "data": f"{args.data or 'keras.datasets.cifar10'}: {len(train_set)} "
+                f"training images; validation = last {args.val_per_class} "
+                f"images of each class ({len(val_set)})",
+        "recipe": dict(vars(recipe)) if not hasattr(recipe, "__dataclass_fields__")
+        else {f: getattr(recipe, f) for f in recipe.__dataclass_fields__},
+        "command": "attention-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "epochs": recipe.epochs,
+        "wall_seconds": round(sum(history.get("epoch_seconds", [])), 1),
+        "train_images_per_second": round(
+            len(train_set) * len(history.get("epoch_seconds", []))
+            / max(sum(history.get("epoch_seconds", [])), 1e-9), 1),
+        "precision": result.precision, "jit_compile": result.jit_compile,
+        "machine": machine(),
+        "val_accuracy": round(result.val_accuracy, 4),
+        "val_accuracy_without_tta": round(plain, 4),
+        "val_accuracy_reported": "with flip TTA" if recipe.tta else "without TTA",
+        "params": result.model.count_params(),
+        "package_version": __version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    if args.ship:
+        folder = ship(result.model, args.ship, summary)
+        print(f"shipped to {folder}")
+    return 0
+
+
+def _per_class(data_set, n: int):
+    import numpy as np
+
+    index = np.concatenate([np.flatnonzero(data_set.labels == c)[:n]
+                            for c in range(len(data_set.class_names))])
+    return data_set.take(np.sort(index))
+
+
+def _history_csv(path: Path) -> dict[str, list[float]]:
+    import csv
+
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    # A resumed run appends; keep the last row of each epoch.
+    by_epoch = {int(r["epoch"]): r for r in rows}
+    columns: dict[str, list[float]] = {}
+    for _, row in sorted(by_epoch.items()):
+        for key, value in row.items():
+            try:
+                columns.setdefault(key, []).append(float(value))
+            except (TypeError, ValueError):
+                pass
+    return columns
+
+
+def _load_image_model(name_or_path: str):
+    import keras
+
+    import attention_zoo  # noqa: F401  (registers layers for loading)
+    from attention_zoo import models
+
+    if os.path.exists(name_or_path):
+        return keras.saving.load_model(name_or_path, safe_mode=True)
+    return models.load(name_or_path)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from attention_zoo import data, training
+
+    model = _load_image_model(args.model)
+    _, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
+    val_ds = data.pipeline(val_set, 1000)
+    accuracy = training.evaluate(model, val_ds, tta=args.tta)
+    print(json.dumps({"model": args.model, "images": len(val_set),
+                      "tta": args.tta, "val_accuracy": round(accuracy, 4)}))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    import tensorflow as tf
+
+    from attention_zoo import inspect
+    from attention_zoo.data.images import CIFAR10_CLASSES
+
+    model = _load_image_model(args.model)
+    images = []
+    for path in args.inputs:
+        try:
+            image = tf.io.decode_image(Path(path).read_bytes(), channels=3,
+                                       expand_animations=False)
+        except (OSError, tf.errors.InvalidArgumentError) as error:
+            raise SystemExit(f"attention-zoo predict: cannot read image "
+                             f"{path!r}: {error}")
+        size = tuple(model.inputs[0].shape[1:3])
+        if tuple(image.shape[:2]) != size:
+            image = tf.image.resize(image, size, antialias=True)
+        images.append(np.asarray(image, np.float32))
+    batch = np.stack(images)
+    probabilities = model.predict(batch, verbose=0)
+    names = CIFAR10_CLASSES if probabilities.shape[-1] == 10 else None
+    titles = []
+    for path, p in zip(args.inputs, probabilities):
+        top = np.argsort(p)[::-1][:args.top]
+        label = [(names[i] if names else str(i), float(p[i])) for i in top]
+        titles.append(f"{label[0][0]} {label[0][1]:.2f}")
+        print(f"{path}: " + ", ".join(f"{n} {q:.3f}" for n, q in label))
+    if args.plot:
+        written = inspect.plot_attention(model, batch, args.plot, titles=titles)
+        print(f"attention maps: {written}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attention-zoo",
         description="Attention layers and attention models for Keras 3.")
     sub = parser.add_subparsers(dest="command", required=True)
-    layers = sub.add_parser(
-        "layers", help="build a model from every layer, run it, print a table")
-    layers.add_argument("--width", type=int, default=64,
-                        help="channels / features of the example inputs")
-    layers.set_defaults(run=cmd_layers)
+
+    p = sub.add_parser("layers",
+                       help="build a model from every layer, run it, print a table")
+    p.add_argument("--width", type=int, default=64,
+                   help="channels / features of the example inputs")
+    p.set_defaults(run=cmd_layers)
+
+    p = sub.add_parser("train", help="train a zoo model")
+    p.add_argument("model", help="zoo model: attn_cnn")
+    p.add_argument("--data", help="image folder or zip (train/<class>/*.jpg); "
+                                  "default: keras.datasets.cifar10 (downloads)")
+    p.add_argument("--out", required=True, help="run folder (resumes if present)")
+    p.add_argument("--recipe", default="cifar10")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--attention", type=_attention, default="cbam",
+                   help="feature-map layer name, 'none', or one per stage a,b,c")
+    p.add_argument("--width", type=int, nargs="+", default=[64, 256, 256])
+    p.add_argument("--stem-width", type=int, default=32)
+    p.add_argument("--precision", default="auto",
+                   choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--jit-compile", type=_jit, default="auto",
+                   help="auto, on or off")
+    p.add_argument("--val-per-class", type=int, default=500)
+    p.add_argument("--train-per-class", type=int,
+                   help="use only the first N training images of each class")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ship", metavar="NAME",
+                   help="also write weights and model card to saved_models/NAME")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("evaluate", help="validation accuracy of a model")
+    p.add_argument("model", help="shipped model name or .keras file")
+    p.add_argument("--data", help="image folder or zip; default keras.datasets")
+    p.add_argument("--val-per-class", type=int, default=500)
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images, plot attention maps")
+    p.add_argument("model", help="shipped model name or .keras file")
+    p.add_argument("inputs", nargs="+", help="image files")
+    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--plot", help="write a PNG of the attention maps here")
+    p.set_defaults(run=cmd_predict)
     return parser
 
 

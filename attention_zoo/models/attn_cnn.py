@@ -14,6 +14,8 @@ from attention_zoo.models.registry import check_matches_card, register_model
 CIFAR10_MEAN = (125.3, 123.0, 113.9)
 CIFAR10_STD = (63.0, 62.1, 66.7)
 
+LOGIT_SCALE = 0.125
+
 Attention = str | None | Sequence[str | None]
 
 
@@ -49,7 +51,7 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
     """A CIFAR-10 convnet in the style of airbench (Jordan, 2024): a stem,
     three stages of ``conv-pool-BN-GELU, conv-BN-GELU`` (32 -> 16 -> 8 -> 4
     pixels for 32x32 inputs), an attention layer after each stage, global max
-    pooling and a linear classifier.
+    pooling and a linear classifier whose logits are scaled by 1/8.
 
     Args:
         input_shape: ``(H, W, 3)``. Inputs are raw pixels 0..255 (uint8 or
@@ -87,6 +89,9 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             x = zoo_layers.get(kind, name=f"stage{i}_attention")(x)
     x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
+    # Damped logits (x1/8, as Myrtle's ResNet-9 and airbench do) let the
+    # classifier train at the body's large learning rate.
+    x = keras.layers.Rescaling(LOGIT_SCALE, name="logit_scale")(x)
     outputs = keras.layers.Activation("softmax", dtype="float32",
                                       name="probabilities")(x)
     model = keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,101 @@
+"""Where a model looks: attention maps of every attention layer, and plots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+from attention_zoo.layers.base import FeatureMapAttention
+
+
+def attention_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The feature-map attention layers of a functional model, in order."""
+    return [layer for layer in model.layers if isinstance(layer, FeatureMapAttention)]
+
+
+def attention_maps(model: keras.Model, images: Any) -> dict[str, Any]:
+    """Runs ``images`` through ``model`` and returns, per attention layer name,
+    the maps that layer computed (arrays, or dicts of arrays for CBAM and
+    coordinate attention), as ``layer(x, return_attention_scores=True)``
+    returns them.
+    """
+    found = attention_layers(model)
+    if not found:
+        raise ValueError(f"model {model.name!r} has no feature-map attention "
+                         f"layers")
+    # Fetch each layer's input, then call the layer eagerly on it: eager calls
+    # add no nodes to the model's graph.
+    probe = keras.Model(model.inputs, [layer.input for layer in found])
+    features = probe.predict(np.asarray(images), verbose=0)
+    if len(found) == 1:
+        features = [features]
+    maps = {layer.name: layer(x, return_attention_scores=True)[1]
+            for layer, x in zip(found, features)}
+    return keras.tree.map_structure(lambda t: np.asarray(t, np.float32), maps)
+
+
+def spatial_map(maps: Any, size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """Reduces a layer's maps to one ``(batch, H, W)`` map in [0, 1] for
+    plotting, or None for purely channel attention (SE, ECA)."""
+    if isinstance(maps, dict):
+        if "spatial" in maps:
+            m = maps["spatial"][..., 0]
+        elif "height" in maps:  # coordinate: a_h (b, H, 1, C) x a_w (b, 1, W, C)
+            m = (maps["height"] * maps["width"]).mean(-1)
+        else:
+            return None
+    elif maps.ndim == 4 and maps.shape[1] > 1:
+        m = maps.mean(-1)  # BAM (C channels), GC (1 channel)
+    else:
+        return None
+    low, high = m.min(axis=(1, 2), keepdims=True), m.max(axis=(1, 2), keepdims=True)
+    m = (m - low) / np.maximum(high - low, 1e-12)
+    if size is not None:
+        import tensorflow as tf
+
+        m = tf.image.resize(m[..., None], size, method="bilinear").numpy()[..., 0]
+    return m
+
+
+def plot_attention(model: keras.Model, images: Any, path: str | os.PathLike,
+                   titles: Sequence[str] | None = None) -> Path:
+    """Writes a PNG: one row per image, the image, then each attention layer's
+    spatial map overlaid on it. Returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    maps = attention_maps(model, images)
+    spatial = {name: spatial_map(m, images.shape[1:3]) for name, m in maps.items()}
+    spatial = {name: m for name, m in spatial.items() if m is not None}
+    if not spatial:
+        raise ValueError("the model's attention layers have no spatial maps "
+                         "(SE and ECA gate channels only)")
+    cols = 1 + len(spatial)
+    fig, axes = plt.subplots(len(images), cols, figsize=(1.8 * cols, 1.8 * len(images)),
+                             squeeze=False)
+    shown = np.clip(images, 0, 255).astype("uint8")
+    for i, image in enumerate(shown):
+        axes[i, 0].imshow(image)
+        axes[i, 0].set_title(titles[i] if titles else "image", fontsize=8)
+        for j, (name, m) in enumerate(spatial.items(), start=1):
+            axes[i, j].imshow(image)
+            axes[i, j].imshow(m[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,309 @@
+"""AttnCNN, the model registry and shipped-weight cards, the image data
+pipeline, precision/XLA choices, training and kill-and-resume."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from attention_zoo import data, models, training
+from attention_zoo.data.images import CIFAR10_CLASSES
+from attention_zoo.models import AttnCNN
+from attention_zoo.models.cards import ship
+
+TINY = {"width": (8, 8, 8), "stem_width": 8}
+
+
+def _jpeg(rng, size=(32, 32)) -> bytes:
+    import tensorflow as tf
+
+    pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    return tf.io.encode_jpeg(pixels).numpy()
+
+
+@pytest.fixture(scope="module")
+def tiny_zip(tmp_path_factory) -> Path:
+    """A CIFAR-like zip: train/<class>/NNNN.jpg, 6 images per class."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "tiny.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in CIFAR10_CLASSES:
+            for i in range(6):
+                archive.writestr(f"train/{name}/{i:04d}.jpg", _jpeg(rng))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTENTION_ZOO_CACHE", str(tmp_path / "cache"))
+
+
+# ------------------------------------------------------------------ model --
+
+def test_attn_cnn_is_functional_and_takes_raw_pixels():
+    model = AttnCNN(**TINY)
+    assert isinstance(model, keras.Model) and model.inputs
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    p = model.predict(images, verbose=0)
+    assert p.shape == (3, 10)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(model.predict(images.astype("float32"), verbose=0), p)
+
+
+@pytest.mark.parametrize("attention", [None, "se", "eca", "cbam", "coordinate",
+                                       "gc", "bam", ["se", None, "cbam"]])
+def test_attention_is_one_argument(attention):
+    model = AttnCNN(attention=attention, **TINY)
+    kinds = [type(l).__name__ for l in model.layers if "attention" in l.name]
+    expected = 0 if attention is None else 2 if isinstance(attention, list) else 3
+    assert len(kinds) == expected
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"attention": "additive"}, "feature-map layer name"),
+    ({"attention": ["se", "se"]}, "one entry per stage"),
+    ({"input_shape": (32, 32)}, "input_shape"),
+    ({"num_classes": 1}, "num_classes"),
+    ({"weights": "imagenet"}, "weights must be"),
+])
+def test_bad_arguments_are_clear(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AttnCNN(**{**TINY, **kwargs})
+
+
+def test_mixed_precision_model_outputs_float32_probabilities():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = AttnCNN(**TINY)
+    keras.config.set_dtype_policy("float32")
+    p = model(np.full((2, 32, 32, 3), 255.0, "float32"))
+    assert keras.backend.standardize_dtype(p.dtype) == "float32"
+    assert np.all(np.isfinite(np.asarray(p)))
+
+
+# --------------------------------------------------------------- registry --
+
+def test_registry_creates_attn_cnn():
+    assert "attn_cnn" in models.names()
+    model = models.create("attn_cnn", **TINY, attention="se")
+    assert model.name == "attn_cnn"
+    with pytest.raises(ValueError, match="Unknown model"):
+        models.create("resnet")
+
+
+def test_ship_load_and_mismatch(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTENTION_ZOO_WEIGHTS", str(tmp_path))
+    config = {"input_shape": [32, 32, 3], "num_classes": 10, "attention": "cbam",
+              "width": [8, 8, 8], "stem_width": 8}
+    model = AttnCNN(**config)
+    ship(model, "attn_cnn_cifar10", {"model": "attn_cnn", "config": config,
+                                     "val_accuracy": 0.5})
+    assert models.pretrained() == ["attn_cnn_cifar10"]
+    assert (tmp_path / "attn_cnn_cifar10" / "README.md").read_text().startswith(
+        "# attn_cnn_cifar10")
+    images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    loaded = models.load("attn_cnn_cifar10")
+    np.testing.assert_allclose(loaded.predict(images, verbose=0),
+                               model.predict(images, verbose=0), rtol=1e-6)
+    again = AttnCNN(weights="cifar10", **{k: v for k, v in config.items()})
+    np.testing.assert_allclose(again.predict(images, verbose=0),
+                               model.predict(images, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="attention='se' \\(shipped: 'cbam'\\)"):
+        AttnCNN(weights="cifar10", **{**config, "attention": "se"})
+    with pytest.raises(ValueError, match="num_classes=100"):
+        AttnCNN(weights="cifar10", **{**config, "num_classes": 100})
+    with pytest.raises(ValueError, match="Unknown pretrained model"):
+        models.load("attn_cnn_imagenet")
+    # A user's weights file of another architecture: a clear error.
+    path = tmp_path / "other.weights.h5"
+    AttnCNN(attention="se", **TINY).save_weights(path)
+    with pytest.raises(ValueError, match="do not fit"):
+        AttnCNN(weights=str(path), **TINY)
+
+
+# ------------------------------------------------------------------- data --
+
+def test_image_folder_from_zip_and_dir_agree(tiny_zip, tmp_path):
+    from_zip = data.image_folder(tiny_zip, split="train")
+    assert from_zip.images.shape == (60, 32, 32, 3)
+    assert from_zip.images.dtype == np.uint8
+    assert from_zip.class_names == tuple(sorted(CIFAR10_CLASSES))
+    with zipfile.ZipFile(tiny_zip) as archive:
+        archive.extractall(tmp_path / "folder")
+    from_dir = data.image_folder(tmp_path / "folder" / "train")
+    np.testing.assert_array_equal(from_dir.images, from_zip.images)
+    np.testing.assert_array_equal(from_dir.labels, from_zip.labels)
+    cached = data.image_folder(tiny_zip, split="train")  # from the .npz cache
+    np.testing.assert_array_equal(cached.images, from_zip.images)
+    assert list((Path(os.environ["ATTENTION_ZOO_CACHE"])).glob("images-*.npz"))
+
+
+def test_cifar10_split_is_last_images_of_each_class(tiny_zip):
+    train, val = data.cifar10(tiny_zip, val_per_class=2)
+    assert len(train) == 40 and len(val) == 20
+    assert train.class_names == CIFAR10_CLASSES  # the standard label order
+    assert np.bincount(val.labels).tolist() == [2] * 10
+    every = data.image_folder(tiny_zip, split="train", class_names=CIFAR10_CLASSES)
+    for c in range(10):
+        mine = every.images[every.labels == c]
+        np.testing.assert_array_equal(val.images[val.labels == c], mine[-2:])
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("missing.zip", "no such image folder"),
+])
+def test_image_folder_bad_paths(bad, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        data.image_folder(tmp_path / bad)
+
+
+def test_image_folder_refuses_a_non_image_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(ValueError, match="image folder or a .zip"):
+        data.image_folder(path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        data.image_folder(empty)
+
+
+def test_pipeline_augments_training_batches_only(tiny_zip):
+    train, _ = data.cifar10(tiny_zip, val_per_class=2)
+    plain = next(iter(data.pipeline(train, 40)))
+    np.testing.assert_array_equal(plain[0].numpy(), train.images.astype("float32"))
+    assert plain[1].shape == (40, 10)
+    augmented = next(iter(data.pipeline(train, 40, training=True, cutout=8)))
+    x = augmented[0].numpy()
+    assert x.shape == (40, 32, 32, 3) and x.min() >= 0 and x.max() <= 255
+    # Shuffled, flipped, shifted: not the same pixels, same label counts.
+    assert not np.array_equal(np.sort(x.ravel()), np.sort(plain[0].numpy().ravel()))
+    assert augmented[1].numpy().sum(0).tolist() == [4] * 10
+
+
+def test_translate_moves_pixels_by_at_most_the_pad():
+    from attention_zoo.data.images import augment_batch
+
+    image = np.zeros((1, 8, 8, 1), "float32")
+    image[0, 4, 4, 0] = 255
+    for _ in range(10):
+        out = augment_batch(image, translate=2, flip=False).numpy()[0, ..., 0]
+        y, x = np.unravel_index(out.argmax(), out.shape)
+        assert abs(y - 4) <= 2 and abs(x - 4) <= 2 and out.max() == 255
+
+
+# ------------------------------------------------------- precision and XLA --
+
+def test_auto_precision_and_xla(monkeypatch):
+    monkeypatch.setattr(training, "has_gpu", lambda: True)
+    assert training.choose_precision("auto")[0] == "mixed_float16"
+    assert training.choose_jit("auto")[0] is True
+    monkeypatch.setattr(training, "has_gpu", lambda: False)
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    assert training.choose_precision("auto")[0] == "mixed_bfloat16"
+    assert training.choose_jit("auto")[0] is False
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    assert training.choose_precision("auto")[0] == "float32"
+    assert training.choose_precision("mixed_float16") == ("mixed_float16", "forced")
+    assert training.choose_jit(True) == (True, "forced")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        training.choose_precision("float64")
+    with pytest.raises(ValueError, match="jit_compile must be"):
+        training.choose_jit("sometimes")
+
+
+def test_one_cycle_schedule_shape():
+    schedule = training.OneCycle(1.0, total_steps=100, warmup_steps=20)
+    values = [float(schedule(s)) for s in (0, 10, 20, 60, 100, 120)]
+    assert values[0] == pytest.approx(0.1) and values[2] == pytest.approx(1.0)
+    assert values[1] < values[2] and values[3] == pytest.approx(0.5)
+    assert values[4] == 0.0 and values[5] == 0.0
+    clone = training.OneCycle.from_config(schedule.get_config())
+    assert float(clone(60)) == pytest.approx(0.5)
+
+
+def test_recipes():
+    assert training.get_recipe("cifar10", epochs=3).epochs == 3
+    with pytest.raises(ValueError, match="Unknown recipe"):
+        training.get_recipe("imagenet")
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        training.get_recipe("cifar10", epoch=3)
+
+
+@pytest.mark.parametrize("precision, jit", [("mixed_bfloat16", False),
+                                            ("float32", True)])
+def test_fit_trains_under_a_policy(tiny_zip, tmp_path, precision, jit):
+    train, val = data.cifar10(tiny_zip, val_per_class=2)
+    recipe = training.get_recipe("cifar10", epochs=2, batch_size=16)
+    result = training.fit(lambda: AttnCNN(**TINY), data.pipeline(train, 16, training=True),
+                          data.pipeline(val, 16), recipe=recipe, out_dir=tmp_path,
+                          precision=precision, jit_compile=jit, verbose=0)
+    assert result.precision == precision and result.jit_compile is jit
+    assert result.model.dtype_policy.name == precision
+    assert 0.0 <= result.val_accuracy <= 1.0
+    assert len(result.history["loss"]) == 2
+    assert np.all(np.isfinite(result.history["loss"]))
+    for name in ("model.keras", "last.keras", "history.csv", "result.json"):
+        assert (tmp_path / name).is_file()
+    assert list((tmp_path / "logs").rglob("*tfevents*"))
+    assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left
+    keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+
+
+# --------------------------------------------------------- kill and resume --
+
+def _train_command(data_path: Path, out: Path, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "attention_zoo", "train", "attn_cnn",
+            "--data", str(data_path), "--out", str(out), "--epochs", str(epochs),
+            "--batch-size", "8", "--width", "8", "8", "8", "--stem-width", "8",
+            "--val-per-class", "2", "--precision", "float32",
+            "--jit-compile", "off"]
+
+
+def test_training_killed_mid_way_resumes_without_losing_epochs(tiny_zip, tmp_path):
+    out, epochs = tmp_path / "run", 40
+    env = {**os.environ, "ATTENTION_ZOO_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(_train_command(tiny_zip, out, epochs), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    meta = out / "backup" / "training_metadata.json"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and process.poll() is None:
+            if meta.is_file() and json.loads(meta.read_text() or "{}").get("epoch", -1) >= 1:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "training ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    done_before = int(json.loads(meta.read_text())["epoch"])  # epochs completed
+    assert 1 <= done_before < epochs
+    assert not (out / "model.keras").exists()
+    with (out / "history.csv").open() as f:
+        assert {int(r["epoch"]) for r in csv.DictReader(f)} >= set(range(done_before))
+
+    resumed = subprocess.run(_train_command(tiny_zip, out, epochs), env=env,
+                             capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout
+    result = json.loads((out / "result.json").read_text())
+    assert result["initial_epoch"] >= done_before
+    with (out / "history.csv").open() as f:
+        logged = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert sorted(set(logged)) == list(range(epochs))  # every epoch, once done
+    assert len(logged) <= epochs + 1  # at most the interrupted epoch again
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == epochs
