@@ -45,24 +45,69 @@ def _attention(value: str) -> str | None | list:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.model != "attn_cnn":
-        raise SystemExit(f"attention-zoo train: unknown model {args.model!r}; "
-                         f"known: attn_cnn")
-    from attention_zoo import __version__, data, training
-    from attention_zoo.models import AttnCNN
-    from attention_zoo.models.cards import machine, ship
-
     import keras
 
+    trainers = {"attn_cnn": _train_images, "attn_text": _train_text}
+    if args.model not in trainers:
+        raise SystemExit(f"attention-zoo train: unknown model {args.model!r}; "
+                         f"known: {', '.join(trainers)}")
     keras.utils.set_random_seed(args.seed)
+    return trainers[args.model](args)
+
+
+def _recipe(args: argparse.Namespace, default: str):
+    from attention_zoo import training
+
+    changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                                 "learning_rate": args.lr}.items() if v is not None}
+    return training.get_recipe(args.recipe or default, **changes)
+
+
+def _finish(args: argparse.Namespace, result, recipe, model_name: str,
+            config: dict, data_text: str, train_size: int, extra: dict,
+            files: dict | None = None) -> int:
+    """Writes summary.json (the model card) and ships the model if asked."""
+    import dataclasses
+
+    from attention_zoo import __version__
+    from attention_zoo.models.cards import machine, ship
+
+    history = _history_csv(Path(args.out) / "history.csv")
+    seconds = history.get("epoch_seconds", [])
+    summary = {
+        "model": model_name, "config": config, "data": data_text,
+        "recipe": dataclasses.asdict(recipe),
+        "command": "attention-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "epochs": recipe.epochs,
+        "wall_seconds": round(sum(seconds), 1),
+        "train_examples_per_second": round(train_size * len(seconds)
+                                           / max(sum(seconds), 1e-9), 1),
+        "precision": result.precision, "jit_compile": result.jit_compile,
+        "machine": machine(),
+        "val_accuracy": round(result.val_accuracy, 4),
+        **extra,
+        "params": result.model.count_params(),
+        "package_version": __version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    if args.ship:
+        folder = ship(result.model, args.ship, summary, files=files)
+        print(f"shipped to {folder}")
+    return 0
+
+
+def _train_images(args: argparse.Namespace) -> int:
+    from attention_zoo import data, training
+    from attention_zoo.models import AttnCNN
+
     train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
     if args.train_per_class:
         train_set = _per_class(train_set, args.train_per_class)
     print(f"data: {len(train_set)} training and {len(val_set)} validation images, "
           f"{len(train_set.class_names)} classes")
-    changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
-                                 "learning_rate": args.lr}.items() if v is not None}
-    recipe = training.get_recipe(args.recipe, **changes)
+    recipe = _recipe(args, "cifar10")
     train_ds = data.pipeline(train_set, recipe.batch_size, training=True,
                              translate=recipe.translate, flip=recipe.flip,
                              cutout=recipe.cutout, seed=args.seed)
@@ -74,35 +119,55 @@ def cmd_train(args: argparse.Namespace) -> int:
                           out_dir=args.out, precision=args.precision,
                           jit_compile=args.jit_compile, train_size=len(train_set))
     plain = training.evaluate(result.model, val_ds, tta=False)
-    history = _history_csv(Path(args.out) / "history.csv")
-    summary = {
-        "model": "attn_cnn", "config": config,
-        "data": f"{args.data or 'keras.datasets.cifar10'}: {len(train_set)} "
-                f"training images; validation = last {args.val_per_class} "
-                f"images of each class ({len(val_set)})",
-        "recipe": dict(vars(recipe)) if not hasattr(recipe, "__dataclass_fields__")
-        else {f: getattr(recipe, f) for f in recipe.__dataclass_fields__},
-        "command": "attention-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "epochs": recipe.epochs,
-        "wall_seconds": round(sum(history.get("epoch_seconds", [])), 1),
-        "train_images_per_second": round(
-            len(train_set) * len(history.get("epoch_seconds", []))
-            / max(sum(history.get("epoch_seconds", [])), 1e-9), 1),
-        "precision": result.precision, "jit_compile": result.jit_compile,
-        "machine": machine(),
-        "val_accuracy": round(result.val_accuracy, 4),
-        "val_accuracy_without_tta": round(plain, 4),
-        "val_accuracy_reported": "with flip TTA" if recipe.tta else "without TTA",
-        "params": result.model.count_params(),
-        "package_version": __version__,
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
-    if args.ship:
-        folder = ship(result.model, args.ship, summary)
-        print(f"shipped to {folder}")
-    return 0
+    return _finish(args, result, recipe, "attn_cnn", config,
+                   f"{args.data or 'keras.datasets.cifar10'}: {len(train_set)} "
+                   f"training images; validation = last {args.val_per_class} "
+                   f"images of each class ({len(val_set)})", len(train_set),
+                   {"val_accuracy_without_tta": round(plain, 4),
+                    "val_accuracy_reported": "with flip TTA" if recipe.tta
+                    else "without TTA"})
+
+
+def _train_text(args: argparse.Namespace) -> int:
+    from attention_zoo import data, training
+    from attention_zoo.data.text import build_vocabulary, write_vocabulary
+    from attention_zoo.models import AttnTextClassifier
+
+    if args.data is None:
+        train_set, val_set = data.imdb(None, args.val_fraction, args.seed)
+        source = "keras.datasets.imdb"
+    elif args.val_data:
+        train_set, val_set = data.text_tsv(args.data), data.text_tsv(args.val_data)
+        source = f"{args.data}; validation {args.val_data}"
+    else:
+        train_set, val_set = data.stratified_split(data.text_tsv(args.data),
+                                                   args.val_fraction, args.seed)
+        source = (f"{args.data}; validation = seeded stratified "
+                  f"{args.val_fraction:.0%} (seed {args.seed})")
+    classes = int(max(train_set.labels.max(), val_set.labels.max())) + 1
+    print(f"data: {len(train_set)} training and {len(val_set)} validation texts, "
+          f"{classes} classes")
+    vocabulary = build_vocabulary(train_set.texts, args.vocab_size, args.ngrams)
+    recipe = _recipe(args, "text")
+    config = {"num_classes": classes, "max_length": args.max_length,
+              "ngrams": args.ngrams, "encoder": args.encoder,
+              "attention": args.text_attention, "embed_dim": args.embed_dim,
+              "hidden": args.hidden, "dropout": args.dropout}
+    train_ds = data.text_pipeline(train_set, recipe.batch_size, training=True,
+                                  num_classes=classes, seed=args.seed)
+    val_ds = data.text_pipeline(val_set, 256, num_classes=classes)
+    result = training.fit(lambda: AttnTextClassifier(vocabulary=vocabulary, **config),
+                          train_ds, val_ds, recipe=recipe, out_dir=args.out,
+                          precision=args.precision, jit_compile=args.jit_compile,
+                          train_size=len(train_set))
+    write_vocabulary(vocabulary, Path(args.out) / "vocab.txt")
+    return _finish(args, result, recipe, "attn_text",
+                   {**config, "vocabulary": "vocab.txt"},
+                   f"{source}: {len(train_set)} training texts, {len(val_set)} "
+                   f"validation texts", len(train_set),
+                   {"vocabulary_size": len(vocabulary) + 2,
+                    "class_names": args.class_names or [str(i) for i in range(classes)]},
+                   files={"vocab.txt": Path(args.out) / "vocab.txt"})
 
 
 def _per_class(data_set, n: int):
@@ -132,7 +197,7 @@ def _history_csv(path: Path) -> dict[str, list[float]]:
     return columns
 
 
-def _load_image_model(name_or_path: str):
+def _load_model(name_or_path: str):
     import keras
 
     import attention_zoo  # noqa: F401  (registers layers for loading)
@@ -146,7 +211,7 @@ def _load_image_model(name_or_path: str):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from attention_zoo import data, training
 
-    model = _load_image_model(args.model)
+    model = _load_model(args.model)
     _, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
     val_ds = data.pipeline(val_set, 1000)
     accuracy = training.evaluate(model, val_ds, tta=args.tta)
@@ -155,14 +220,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _class_names(args: argparse.Namespace, classes: int) -> list[str]:
+    from attention_zoo import models
+
+    if not os.path.exists(args.model):
+        names = models.card(args.model).get("class_names")
+        if names and len(names) == classes:
+            return list(names)
+    return [str(i) for i in range(classes)]
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    if model.inputs[0].dtype == "string":
+        return _predict_text(args, model)
+    return _predict_images(args, model)
+
+
+def _predict_text(args: argparse.Namespace, model) -> int:
+    import numpy as np
+
+    from attention_zoo import inspect
+
+    probabilities = model.predict(list(args.inputs), verbose=0)
+    names = _class_names(args, probabilities.shape[-1])
+    explanations = inspect.explain_text(model, list(args.inputs))
+    captions = []
+    for text, p, tokens in zip(args.inputs, probabilities, explanations):
+        best = int(np.argmax(p))
+        top = sorted(tokens, key=lambda t: -t[1])[:args.top]
+        caption = f"{names[best]} {p[best]:.3f}"
+        captions.append(caption)
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        print(f"{shown!r}: {caption}; most attended: "
+              + ", ".join(f"{t} {w:.2f}" for t, w in top))
+    if args.plot:
+        path = inspect.highlight_html(explanations, args.plot, captions)
+        print(f"attention highlights: {path}")
+    return 0
+
+
+def _predict_images(args: argparse.Namespace, model) -> int:
     import numpy as np
     import tensorflow as tf
 
     from attention_zoo import inspect
     from attention_zoo.data.images import CIFAR10_CLASSES
 
-    model = _load_image_model(args.model)
     images = []
     for path in args.inputs:
         try:
@@ -177,13 +281,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         images.append(np.asarray(image, np.float32))
     batch = np.stack(images)
     probabilities = model.predict(batch, verbose=0)
-    names = CIFAR10_CLASSES if probabilities.shape[-1] == 10 else None
+    names = (list(CIFAR10_CLASSES) if probabilities.shape[-1] == 10
+             else _class_names(args, probabilities.shape[-1]))
     titles = []
     for path, p in zip(args.inputs, probabilities):
         top = np.argsort(p)[::-1][:args.top]
-        label = [(names[i] if names else str(i), float(p[i])) for i in top]
-        titles.append(f"{label[0][0]} {label[0][1]:.2f}")
-        print(f"{path}: " + ", ".join(f"{n} {q:.3f}" for n, q in label))
+        titles.append(f"{names[top[0]]} {p[top[0]]:.2f}")
+        print(f"{path}: " + ", ".join(f"{names[i]} {p[i]:.3f}" for i in top))
     if args.plot:
         written = inspect.plot_attention(model, batch, args.plot, titles=titles)
         print(f"attention maps: {written}")
@@ -203,11 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_layers)
 
     p = sub.add_parser("train", help="train a zoo model")
-    p.add_argument("model", help="zoo model: attn_cnn")
-    p.add_argument("--data", help="image folder or zip (train/<class>/*.jpg); "
-                                  "default: keras.datasets.cifar10 (downloads)")
+    p.add_argument("model", help="zoo model: attn_cnn or attn_text")
+    p.add_argument("--data", help="attn_cnn: image folder or zip (train/<class>/"
+                   "*.jpg), default keras.datasets.cifar10 (downloads); "
+                   "attn_text: label<TAB>text file, default keras.datasets.imdb")
     p.add_argument("--out", required=True, help="run folder (resumes if present)")
-    p.add_argument("--recipe", default="cifar10")
+    p.add_argument("--recipe", help="training.RECIPES name (default: cifar10 "
+                                    "or text)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")
@@ -223,6 +329,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-per-class", type=int,
                    help="use only the first N training images of each class")
     p.add_argument("--seed", type=int, default=0)
+    text = p.add_argument_group("attn_text")
+    text.add_argument("--val-data", help="a separate validation file (SST-2 dev)")
+    text.add_argument("--val-fraction", type=float, default=0.1,
+                      help="else hold out this stratified, seeded fraction")
+    text.add_argument("--encoder", default="bigru",
+                      choices=["bigru", "transformer", "none"])
+    text.add_argument("--text-attention", default="additive",
+                      choices=["pooling", "additive", "dot", "mha"])
+    text.add_argument("--vocab-size", type=int, default=20000)
+    text.add_argument("--max-length", type=int, default=128)
+    text.add_argument("--ngrams", type=int)
+    text.add_argument("--embed-dim", type=int, default=128)
+    text.add_argument("--hidden", type=int, default=64)
+    text.add_argument("--dropout", type=float, default=0.3)
+    text.add_argument("--class-names", nargs="+",
+                      help="label names in order, e.g. negative positive")
     p.add_argument("--ship", metavar="NAME",
                    help="also write weights and model card to saved_models/NAME")
     p.set_defaults(run=cmd_train)
@@ -234,11 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     p.set_defaults(run=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify images, plot attention maps")
+    p = sub.add_parser("predict", help="classify images or texts, show attention")
     p.add_argument("model", help="shipped model name or .keras file")
-    p.add_argument("inputs", nargs="+", help="image files")
-    p.add_argument("--top", type=int, default=3)
-    p.add_argument("--plot", help="write a PNG of the attention maps here")
+    p.add_argument("inputs", nargs="+", help="image files, or texts for a text model")
+    p.add_argument("--top", type=int, default=3,
+                   help="classes (images) or most-attended tokens (texts) shown")
+    p.add_argument("--plot", help="write the attention maps here (PNG for "
+                                  "images, HTML for texts)")
     p.set_defaults(run=cmd_predict)
     return parser
 

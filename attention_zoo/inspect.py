@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
+from attention_zoo.layers import AttentionPooling1D
 from attention_zoo.layers.base import FeatureMapAttention
 
 
@@ -97,5 +98,72 @@ def plot_attention(model: keras.Model, images: Any, path: str | os.PathLike,
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+# ------------------------------------------------------------------- text --
+
+def _text_parts(model: keras.Model) -> tuple[Any, keras.Model, keras.layers.Layer]:
+    from attention_zoo.models.text import IDS_MODEL
+
+    try:
+        vectorize = model.get_layer("vectorize")
+        classifier = model.get_layer(IDS_MODEL)
+        attention = classifier.get_layer("token_attention")
+    except ValueError:
+        raise ValueError(f"model {model.name!r} is not a string-input "
+                         f"AttnTextClassifier") from None
+    return vectorize, classifier, attention
+
+
+def explain_text(model: keras.Model, texts: Any) -> list[list[tuple[str, float]]]:
+    """Each text's tokens (as the model's vectorizer produced them, n-grams
+    included) with the attention weight the pooling gave them; padding left
+    out. Weights of one text sum to 1 (0 for an empty text)."""
+    from attention_zoo.models.text import as_text_tensor
+
+    vectorize, classifier, attention = _text_parts(model)
+    ids = np.asarray(vectorize(as_text_tensor(texts)))
+    vocabulary = vectorize.get_vocabulary()
+    mask = ids != 0
+    node_inputs = attention.input
+    node_inputs = node_inputs if isinstance(node_inputs, list) else [node_inputs]
+    features = keras.Model(classifier.inputs, node_inputs).predict(ids, verbose=0)
+    if isinstance(attention, AttentionPooling1D):
+        _, weights = attention(features[0], mask=mask, return_attention_scores=True)
+    else:  # a sequence layer: (learned query, token states)
+        _, weights = attention(features[0], features[1], value_mask=mask,
+                               return_attention_scores=True)
+    # (batch, T), (batch, 1, T) or (batch, heads, 1, T): mean over heads.
+    weights = np.asarray(weights, np.float32).reshape(len(ids), -1, ids.shape[1])
+    weights = weights.mean(1)
+    return [[(str(vocabulary[t]), float(w)) for t, w, keep in zip(row, ws, m) if keep]
+            for row, ws, m in zip(ids, weights, mask)]
+
+
+def highlight_html(explanations: Sequence[Sequence[tuple[str, float]]],
+                   path: str | os.PathLike,
+                   captions: Sequence[str] | None = None) -> Path:
+    """Writes an HTML page with each text's tokens shaded by attention weight
+    (darkest = the text's most attended token). Returns the path."""
+    import html
+
+    rows = []
+    for i, tokens in enumerate(explanations):
+        top = max((w for _, w in tokens), default=0.0) or 1.0
+        spans = " ".join(
+            f'<span title="{w:.3f}" style="background: rgba(220, 40, 40, '
+            f'{w / top:.3f})">{html.escape(t)}</span>' for t, w in tokens)
+        caption = f"<div class=c>{html.escape(captions[i])}</div>" if captions else ""
+        rows.append(f"<p>{caption}{spans or '<i>(no tokens)</i>'}</p>")
+    page = ("<!doctype html><meta charset=utf-8><title>attention</title>"
+            "<style>body{font:15px/1.9 sans-serif;max-width:50em;margin:2em auto}"
+            "span{padding:2px 1px;border-radius:3px}.c{color:#666;font-size:12px}"
+            "</style>\n" + "\n".join(rows) + "\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, path)
     return path

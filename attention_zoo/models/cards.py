@@ -21,9 +21,11 @@ def machine() -> str:
 
 
 def ship(model: keras.Model, name: str, card: dict[str, Any],
-         root: str | os.PathLike | None = None) -> Path:
+         root: str | os.PathLike | None = None,
+         files: dict[str, str | os.PathLike] | None = None) -> Path:
     """Writes ``model``'s weights and ``card`` (which must name the builder in
-    ``"model"`` and its arguments in ``"config"``) to ``<root>/<name>/``."""
+    ``"model"`` and its arguments in ``"config"``) to ``<root>/<name>/``, with
+    ``files`` (name in the folder -> source path) copied beside them."""
     for key in ("model", "config"):
         if key not in card:
             raise ValueError(f"a model card needs {key!r}, received keys "
@@ -32,6 +34,8 @@ def ship(model: keras.Model, name: str, card: dict[str, Any],
     folder = folder / name
     folder.mkdir(parents=True, exist_ok=True)
     save_atomically(model, folder / WEIGHTS_FILE)
+    for target, source in (files or {}).items():
+        _write(folder / target, Path(source).read_text(encoding="utf-8"))
     card = {"name": name, **card}
     _write(folder / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
     _write(folder / "README.md", markdown(card))
@@ -51,5 +55,5 @@ def markdown(card: dict[str, Any]) -> str:
 
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -63,11 +63,18 @@ def card(name: str) -> dict[str, Any]:
     return json.loads((weights_root() / name / CARD_FILE).read_text())
 
 
+#: Config entries that name a file beside the card.
+FILE_ARGUMENTS = ("vocabulary",)
+
+
 def load(name: str) -> keras.Model:
     """Builds a shipped model and loads its weights, ready for ``predict``."""
     info = card(name)
-    model = create(info["model"], **info["config"])
-    model.load_weights(weights_root() / name / WEIGHTS_FILE)
+    folder = weights_root() / name
+    config = {k: str(folder / v) if k in FILE_ARGUMENTS and isinstance(v, str)
+              else v for k, v in info["config"].items()}
+    model = create(info["model"], **config)
+    model.load_weights(folder / WEIGHTS_FILE)
     return model
 
 
