@@ -294,6 +294,34 @@ def _predict_images(args: argparse.Namespace, model) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from attention_zoo import export
+
+    model = _load_model(args.model)
+    representative = None
+    if args.quantize == "int8":
+        if not args.data:
+            raise SystemExit("attention-zoo export: --quantize int8 needs --data "
+                             "(training images to calibrate on)")
+        from attention_zoo import data
+
+        train_set, _ = data.cifar10(args.data)
+        pick = np.random.default_rng(0).choice(len(train_set), args.calibration,
+                                               replace=False)
+        representative = [train_set.images[pick].astype("float32")]
+    try:
+        report = export.export(model, args.out, format=args.format,
+                               quantize=args.quantize,
+                               representative_data=representative,
+                               batch_size=None if args.dynamic_batch else 1)
+    except (ValueError, TypeError, export.ExportError) as error:
+        raise SystemExit(f"attention-zoo export: {error}")
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attention-zoo",
@@ -364,6 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write the attention maps here (PNG for "
                                   "images, HTML for texts)")
     p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("export", help="export to SavedModel, TFLite or ONNX, verified")
+    p.add_argument("model", help="shipped model name or .keras file")
+    p.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx"])
+    p.add_argument("--quantize", choices=["float16", "int8"])
+    p.add_argument("--out", required=True, help="file (or folder for saved_model)")
+    p.add_argument("--data", help="int8: image folder or zip to calibrate on")
+    p.add_argument("--calibration", type=int, default=256,
+                   help="int8: calibration images")
+    p.add_argument("--dynamic-batch", action="store_true",
+                   help="a dynamic batch dimension instead of batch 1")
+    p.set_defaults(run=cmd_export)
     return parser
 
 

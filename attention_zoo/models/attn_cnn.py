@@ -33,6 +33,32 @@ def _stage_attention(attention: Attention, stages: int) -> list[str | None]:
     return per_stage
 
 
+@keras.saving.register_keras_serializable(package="attention_zoo")
+class PixelNormalization(keras.layers.Layer):
+    """``(x - mean) / std`` per channel with constants written into the
+    graph (not captured tensors), so every exporter freezes them."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float],
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+
+    def call(self, inputs: Any) -> Any:
+        from keras import ops
+
+        x = ops.cast(inputs, self.compute_dtype)
+        mean = ops.convert_to_tensor(self.mean, self.compute_dtype)
+        inverse = ops.convert_to_tensor([1.0 / s for s in self.std],
+                                        self.compute_dtype)
+        return (x - mean) * inverse
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
 def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
              momentum: float = 0.9) -> Any:
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
@@ -78,9 +104,7 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
     per_stage = _stage_attention(attention, len(width))
 
     inputs = keras.Input(tuple(input_shape), name="image")
-    x = keras.layers.Normalization(mean=CIFAR10_MEAN,
-                                   variance=[s * s for s in CIFAR10_STD],
-                                   name="normalize")(inputs)
+    x = PixelNormalization(CIFAR10_MEAN, CIFAR10_STD, name="normalize")(inputs)
     x = _conv_bn(x, stem_width, "stem")
     for i, (filters, kind) in enumerate(zip(width, per_stage), start=1):
         x = _conv_bn(x, filters, f"stage{i}a", pool=True)

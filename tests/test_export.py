@@ -1,0 +1,103 @@
+"""Export to SavedModel, TFLite (float, float16, int8) and ONNX, verified."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from attention_zoo import export
+from attention_zoo.cli import main
+from attention_zoo.models import AttnCNN
+
+TINY = {"width": (8, 8, 8), "stem_width": 8}
+IMAGES = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def model():
+    m = AttnCNN(attention="cbam", **TINY)
+    # Non-trivial BN statistics, so exports are compared on real numbers.
+    m.predict(IMAGES, verbose=0)
+    for layer in m.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.random.default_rng(1).normal(0, 0.1, layer.moving_mean.shape))
+    return m
+
+
+@pytest.mark.parametrize("format, name", [("saved_model", "m_saved"),
+                                          ("tflite", "m.tflite"), ("onnx", "m.onnx")])
+def test_float_exports_match_keras(model, tmp_path, format, name):
+    report = export.export(model, tmp_path / name, format=format,
+                           sample_inputs=IMAGES)
+    assert (tmp_path / name).exists()
+    assert report["max_abs_error"] <= 1e-4 and report["top1_agreement"] == 1.0
+    assert report["file_bytes"] > 0 and report["batch1_latency_ms"] > 0
+    written = json.loads((tmp_path / f"{name}.report.json").read_text())
+    assert written["format"] == format
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_tflite_has_no_flex_ops_and_a_dynamic_batch(model, tmp_path):
+    report = export.export(model, tmp_path / "d.tflite", batch_size=None,
+                           sample_inputs=IMAGES)
+    assert report["max_abs_error"] <= 1e-4
+    assert not any(op.startswith("FlexDelegate") or op == "DELEGATE"
+                   for op in report["ops"]["ops"])
+    from ai_edge_litert.interpreter import Interpreter
+    detail = Interpreter(model_path=str(tmp_path / "d.tflite")).get_input_details()[0]
+    assert detail["shape_signature"][0] == -1
+
+
+def test_float16_and_int8(model, tmp_path):
+    f16 = export.export(model, tmp_path / "h.tflite", quantize="float16",
+                        sample_inputs=IMAGES)
+    assert f16["max_abs_error"] < 0.05
+    int8 = export.export(model, tmp_path / "q.tflite", quantize="int8",
+                         representative_data=[IMAGES], sample_inputs=IMAGES)
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(tmp_path / "q.tflite"))
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+    assert interpreter.get_output_details()[0]["dtype"] == np.uint8
+    assert "float_ops" in int8["ops"]
+    assert int8["file_bytes"] < f16["file_bytes"] * 1.2
+    with pytest.raises(ValueError, match="representative_data"):
+        export.to_tflite(model, quantize="int8")
+
+
+def test_a_wrong_export_fails_loudly_and_leaves_nothing(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "FLOAT_TOLERANCE", -1.0)  # any difference fails
+    with pytest.raises(export.ExportError, match="differs from Keras"):
+        export.export(model, tmp_path / "bad.tflite", sample_inputs=IMAGES)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"format": "coreml"}, ValueError, "format must be one of"),
+    ({"quantize": "int4"}, ValueError, "quantize must be one of"),
+    ({"format": "onnx", "quantize": "int8"}, ValueError, "format=.tflite. only"),
+    ({"batch_size": 4}, ValueError, "batch_size must be 1"),
+])
+def test_bad_arguments(model, tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        export.export(model, tmp_path / "x", **kwargs)
+
+
+def test_bad_paths(model, tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        export.export(model, tmp_path / "missing" / "m.tflite")
+    with pytest.raises(TypeError, match="keras.Model"):
+        export.export("attn_cnn", tmp_path / "m.tflite")
+
+
+def test_cli_export(model, tmp_path, capsys):
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert main(["export", str(path), "--format", "tflite", "--out",
+                 str(tmp_path / "m.tflite")]) == 0
+    assert json.loads(capsys.readouterr().out)["max_abs_error"] <= 1e-4
+    with pytest.raises(SystemExit, match="needs --data"):
+        main(["export", str(path), "--format", "tflite", "--quantize", "int8",
+              "--out", str(tmp_path / "q.tflite")])
