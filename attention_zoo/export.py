@@ -24,6 +24,10 @@ import numpy as np
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = (None, "float16", "int8")
 FLOAT_TOLERANCE = 1e-4
+SAMPLE_TEXTS = ["a gripping, beautifully acted film", "dull, lifeless and far too long",
+                "", "Ça va? Émile's <br /> 2nd film 😀 is GREAT!!!",
+                "not bad at all", "the plot makes no sense " * 40,
+                "an instant classic", "i wanted my two hours back"]
 
 
 class ExportError(RuntimeError):
@@ -264,7 +268,7 @@ def _sample_inputs(model: keras.Model, samples: Any, count: int = 8) -> list[np.
         if t.dtype.startswith("int"):
             arrays.append(rng.integers(0, 100, shape).astype(t.dtype))
         elif t.dtype == "string":
-            raise ValueError("string-input models need sample_inputs")
+            arrays.append(np.array(SAMPLE_TEXTS, dtype=object))
         else:  # raw-pixel image models: values in 0..255
             arrays.append(rng.uniform(0, 255, shape).astype(t.dtype))
     return arrays
@@ -330,6 +334,10 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
     path = Path(path)
     if not path.parent.exists():
         raise ValueError(f"the folder of {str(path)!r} does not exist")
+    text_files: dict[str, Any] = {}
+    if model.inputs[0].dtype == "string" and format != "saved_model":
+        # Mobile runtimes get token ids; the tokenizer travels beside the file.
+        model, sample_inputs, text_files = _token_model(model, path, sample_inputs)
     inputs = _sample_inputs(model, sample_inputs)
     want = keras.tree.flatten(model.predict(inputs if len(inputs) > 1 else inputs[0],
                                             verbose=0))
@@ -357,11 +365,49 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
                 f"was written to {str(path)!r}")
         _remove(path)
         os.replace(tmp, path)
+        for name, text in text_files.items():
+            target = path.with_name(name)
+            target.with_name(f".{name}.tmp").write_text(text, encoding="utf-8")
+            os.replace(target.with_name(f".{name}.tmp"), target)
+        if text_files:
+            report["tokenizer_files"] = sorted(text_files)
     finally:
         _remove(tmp)
     report_path = path.with_name(path.name + ".report.json")
     report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
+
+
+def _token_model(model: keras.Model, path: Path, sample_inputs: Any
+                 ) -> tuple[keras.Model, list[np.ndarray], dict[str, str]]:
+    """The int32-id classifier inside a string model, sample ids made by the
+    pure-Python tokenizer (checked against the model's TextVectorization),
+    and the tokenizer files to write beside ``path``."""
+    from attention_zoo.data import tokenizer as tokenizer_module
+    from attention_zoo.models.text import IDS_MODEL, as_text_tensor
+
+    vectorize = model.get_layer("vectorize")
+    config = vectorize.get_config()
+    vocabulary = [str(t) for t in vectorize.get_vocabulary()[2:]]
+    ngrams = config.get("ngrams")
+    ngrams = max(ngrams) if isinstance(ngrams, (list, tuple)) else ngrams
+    tokenizer = tokenizer_module.Tokenizer(vocabulary, config["output_sequence_length"],
+                                           ngrams)
+    texts = list(sample_inputs) if sample_inputs is not None else SAMPLE_TEXTS
+    ids = tokenizer(texts)
+    if not np.array_equal(ids, np.asarray(vectorize(as_text_tensor(texts)))):
+        raise ExportError("the Python tokenizer disagrees with the model's "
+                          "TextVectorization on the sample texts")
+    stem = path.name.rsplit(".", 1)[0]
+    files = {
+        f"{stem}.vocab.txt": "".join(f"{t}\n" for t in vocabulary),
+        f"{stem}.tokenizer.json": json.dumps({
+            "vocabulary": f"{stem}.vocab.txt", "max_length": tokenizer.max_length,
+            "ngrams": ngrams}, indent=2) + "\n",
+        f"{stem}.tokenizer.py": Path(tokenizer_module.__file__).read_text(
+            encoding="utf-8"),
+    }
+    return model.get_layer(IDS_MODEL), [ids], files
 
 
 def _remove(path: Path) -> None:

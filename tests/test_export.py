@@ -101,3 +101,53 @@ def test_cli_export(model, tmp_path, capsys):
     with pytest.raises(SystemExit, match="needs --data"):
         main(["export", str(path), "--format", "tflite", "--quantize", "int8",
               "--out", str(tmp_path / "q.tflite")])
+
+
+# ------------------------------------------------------------------- text --
+
+@pytest.fixture(scope="module")
+def text_model():
+    from attention_zoo.data.text import build_vocabulary
+    from attention_zoo.models import AttnTextClassifier
+
+    corpus = ["a gripping beautifully acted film", "dull lifeless and long",
+              "not bad at all", "an instant classic"] * 5
+    return AttnTextClassifier(vocabulary=build_vocabulary(corpus, 40, ngrams=2),
+                              ngrams=2, max_length=16, embed_dim=16, hidden=8,
+                              attention="mha")
+
+
+def test_text_saved_model_takes_raw_strings(text_model, tmp_path):
+    import tensorflow as tf
+
+    report = export.export(text_model, tmp_path / "text_saved", format="saved_model")
+    assert report["max_abs_error"] <= 1e-4
+    serve = tf.saved_model.load(str(tmp_path / "text_saved")).signatures["serving_default"]
+    (out,) = serve(text=tf.constant(["a gripping film", ""])).values()
+    np.testing.assert_allclose(out.numpy(), text_model.predict(["a gripping film", ""],
+                                                               verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("format, name", [("tflite", "t.tflite"), ("onnx", "t.onnx")])
+def test_text_mobile_exports_take_ids_with_a_tokenizer(text_model, tmp_path, format,
+                                                      name):
+    report = export.export(text_model, tmp_path / name, format=format)
+    assert report["max_abs_error"] <= 1e-4
+    assert sorted(report["tokenizer_files"]) == ["t.tokenizer.json", "t.tokenizer.py",
+                                                 "t.vocab.txt"]
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("shipped_tokenizer",
+                                                  tmp_path / "t.tokenizer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tokenizer = module.Tokenizer.from_files(tmp_path / "t.tokenizer.json")
+    texts = ["A GRIPPING film!!", "", "Émile's 😀 <br/> film", "long " * 5000,
+             "tab\tand\u00a0nbsp"]
+    ids = tokenizer(texts)
+    vectorize = text_model.get_layer("vectorize")
+    from attention_zoo.models.text import as_text_tensor
+    np.testing.assert_array_equal(ids, np.asarray(vectorize(as_text_tensor(texts))))
+    if format == "tflite":
+        got = export.run_tflite((tmp_path / name).read_bytes(), [ids[:1]])[0]
+        want = text_model.predict(texts[:1], verbose=0)
+        np.testing.assert_allclose(got, want, atol=1e-4)

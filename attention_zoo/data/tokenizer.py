@@ -1,0 +1,69 @@
+"""A pure-Python tokenizer that reproduces the text models' in-model
+``TextVectorization`` (``attention_zoo.data.text.standardize``, whitespace
+split, optional n-grams, vocabulary lookup, pad/truncate), for TFLite and
+ONNX exports that take int32 token ids.
+
+This file has no dependency beyond NumPy and is copied next to exported
+models; use it as ``Tokenizer.from_files("model.tokenizer.json")``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+# RE2 (TensorFlow) semantics: \s is ASCII whitespace only.
+_HTML_BREAK = re.compile(r"<br[\t\n\f\r ]*/?>")
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+_WHITESPACE = re.compile(r"[\t\n\v\f\r ]+")
+PAD, OOV = 0, 1
+
+
+def standardize(text: str | bytes) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = _HTML_BREAK.sub(" ", text)
+    text = text.lower()  # full Unicode mapping (final sigma too), as TF's
+    return _PUNCTUATION.sub("", text)
+
+
+class Tokenizer:
+    """Texts to ``(batch, max_length)`` int32 ids: 0 pads, 1 is out of
+    vocabulary, ``vocabulary[i]`` is id ``i + 2``."""
+
+    def __init__(self, vocabulary: Sequence[str], max_length: int,
+                 ngrams: int | None = None) -> None:
+        self.vocabulary = list(vocabulary)
+        self.index = {token: i + 2 for i, token in enumerate(self.vocabulary)}
+        self.max_length = int(max_length)
+        self.ngrams = ngrams
+
+    @classmethod
+    def from_files(cls, config_path: str | Path) -> "Tokenizer":
+        config_path = Path(config_path)
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        vocab_file = config_path.parent / config["vocabulary"]
+        vocabulary = vocab_file.read_text(encoding="utf-8").split("\n")[:-1]
+        return cls(vocabulary, config["max_length"], config.get("ngrams"))
+
+    def tokens(self, text: str | bytes) -> list[str]:
+        words = [w for w in _WHITESPACE.split(standardize(text)) if w]
+        if not self.ngrams:
+            return words
+        out = list(words)
+        for n in range(2, self.ngrams + 1):
+            out += [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+        return out
+
+    def __call__(self, texts: Iterable[str | bytes]) -> np.ndarray:
+        texts = [texts] if isinstance(texts, (str, bytes)) else list(texts)
+        ids = np.zeros((len(texts), self.max_length), np.int32)
+        for row, text in enumerate(texts):
+            found = [self.index.get(t, OOV) for t in self.tokens(text)]
+            found = found[:self.max_length]
+            ids[row, :len(found)] = found
+        return ids
