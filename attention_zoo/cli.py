@@ -51,6 +51,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.model not in trainers:
         raise SystemExit(f"attention-zoo train: unknown model {args.model!r}; "
                          f"known: {', '.join(trainers)}")
+    if args.strategy:
+        from attention_zoo import training
+
+        # MultiWorkerMirroredStrategy must exist before any TensorFlow work.
+        args.strategy = training.get_strategy(args.strategy)
     keras.utils.set_random_seed(args.seed)
     return trainers[args.model](args)
 
@@ -69,9 +74,11 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
     """Writes summary.json (the model card) and ships the model if asked."""
     import dataclasses
 
-    from attention_zoo import __version__
+    from attention_zoo import __version__, training
     from attention_zoo.models.cards import machine, ship
 
+    if not training.is_chief(args.strategy):
+        return 0  # workers of a multi-worker run leave the files to the chief
     history = _history_csv(Path(args.out) / "history.csv")
     seconds = history.get("epoch_seconds", [])
     summary = {
@@ -84,7 +91,8 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
                                            / max(sum(seconds), 1e-9), 1),
         "precision": result.precision, "jit_compile": result.jit_compile,
         "machine": machine(),
-        "val_accuracy": round(result.val_accuracy, 4),
+        "val_accuracy": None if result.val_accuracy is None
+        else round(result.val_accuracy, 4),
         **extra,
         "params": result.model.count_params(),
         "package_version": __version__,
@@ -117,13 +125,15 @@ def _train_images(args: argparse.Namespace) -> int:
               "stem_width": args.stem_width}
     result = training.fit(lambda: AttnCNN(**config), train_ds, val_ds, recipe=recipe,
                           out_dir=args.out, precision=args.precision,
-                          jit_compile=args.jit_compile, train_size=len(train_set))
-    plain = training.evaluate(result.model, val_ds, tta=False)
+                          jit_compile=args.jit_compile, train_size=len(train_set),
+                          strategy=args.strategy)
+    plain = (None if result.val_accuracy is None
+             else round(training.evaluate(result.model, val_ds, tta=False), 4))
     return _finish(args, result, recipe, "attn_cnn", config,
                    f"{args.data or 'keras.datasets.cifar10'}: {len(train_set)} "
                    f"training images; validation = last {args.val_per_class} "
                    f"images of each class ({len(val_set)})", len(train_set),
-                   {"val_accuracy_without_tta": round(plain, 4),
+                   {"val_accuracy_without_tta": plain,
                     "val_accuracy_reported": "with flip TTA" if recipe.tta
                     else "without TTA"})
 
@@ -159,7 +169,7 @@ def _train_text(args: argparse.Namespace) -> int:
     result = training.fit(lambda: AttnTextClassifier(vocabulary=vocabulary, **config),
                           train_ds, val_ds, recipe=recipe, out_dir=args.out,
                           precision=args.precision, jit_compile=args.jit_compile,
-                          train_size=len(train_set))
+                          train_size=len(train_set), strategy=args.strategy)
     write_vocabulary(vocabulary, Path(args.out) / "vocab.txt")
     return _finish(args, result, recipe, "attn_text",
                    {**config, "vocabulary": "vocab.txt"},
@@ -322,6 +332,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from attention_zoo import data, tuning
+
+    if args.distributed:
+        missing = [v for v in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP",
+                               "KERASTUNER_ORACLE_PORT") if v not in os.environ]
+        if missing:
+            raise SystemExit(f"attention-zoo tune --distributed: set {missing} "
+                             f"(KerasTuner's chief/worker variables)")
+    elif "KERASTUNER_TUNER_ID" in os.environ:
+        raise SystemExit("attention-zoo tune: KerasTuner's distributed variables "
+                         "are set; pass --distributed to use them")
+    space = json.loads(args.space) if args.space else {}
+    if args.model == "attn_cnn":
+        train_set, val_set = data.cifar10(args.data)
+        if args.subset:
+            train_set = _per_class(train_set, args.subset // len(train_set.class_names))
+        train = (train_set.images.astype("float32"), train_set.labels)
+        val = (val_set.images.astype("float32"), val_set.labels)
+        kwargs = {"num_classes": len(train_set.class_names), "space": space}
+    elif args.model == "attn_text":
+        from attention_zoo.data.text import build_vocabulary
+
+        rows = data.text_tsv(args.data)
+        train_set, val_set = data.stratified_split(rows, 0.1, args.seed)
+        vocabulary = build_vocabulary(train_set.texts, args.vocab_size)
+        from attention_zoo.models.text import as_text_tensor as as_tensor
+
+        train = (as_tensor(list(train_set.texts)), train_set.labels)
+        val = (as_tensor(list(val_set.texts)), val_set.labels)
+        kwargs = {"vocabulary": vocabulary, "num_classes": int(rows.labels.max()) + 1,
+                  "max_length": args.max_length, "space": space}
+    else:
+        raise SystemExit(f"attention-zoo tune: unknown model {args.model!r}; known: "
+                         f"attn_cnn, attn_text")
+    print(f"search: {args.tuner} over {args.model}, {len(train[1])} training and "
+          f"{len(val[1])} validation examples, directory {args.dir}")
+    result = tuning.search(args.model, train, val, tuner=args.tuner,
+                           max_trials=args.max_trials, max_epochs=args.max_epochs,
+                           directory=args.dir, hypermodel_kwargs=kwargs,
+                           batch_size=args.batch_size, seed=args.seed,
+                           verbose=1 if args.verbose else 0)
+    print(result["table"])
+    if "best_model" in result:
+        print(f"best model: {result['best_model']}  "
+              f"({json.dumps(result['best_hyperparameters'], default=str)})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attention-zoo",
@@ -373,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--dropout", type=float, default=0.3)
     text.add_argument("--class-names", nargs="+",
                       help="label names in order, e.g. negative positive")
+    p.add_argument("--strategy", choices=["mirrored", "multiworker"],
+                   help="tf.distribute: local replicas, or the TF_CONFIG cluster")
     p.add_argument("--ship", metavar="NAME",
                    help="also write weights and model card to saved_models/NAME")
     p.set_defaults(run=cmd_train)
@@ -392,6 +453,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write the attention maps here (PNG for "
                                   "images, HTML for texts)")
     p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("tune", help="KerasTuner search of a zoo model's hypermodel")
+    p.add_argument("model", help="attn_cnn or attn_text")
+    p.add_argument("--data", help="images: folder or zip; text: label<TAB>text file")
+    p.add_argument("--tuner", default="hyperband", choices=["random", "bayesian",
+                                                            "hyperband"])
+    p.add_argument("--max-trials", type=int, default=20,
+                   help="random/bayesian trials (hyperband: set by --max-epochs)")
+    p.add_argument("--max-epochs", type=int, default=9)
+    p.add_argument("--dir", required=True, help="search folder (resumes if present)")
+    p.add_argument("--subset", type=int, help="use this many training images")
+    p.add_argument("--space", help='JSON narrowing the search space, e.g. '
+                                   '\'{"attention": ["se", "cbam"], "depth": 3}\'')
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--vocab-size", type=int, default=20000)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distributed", action="store_true",
+                   help="run as KerasTuner chief/worker (KERASTUNER_* variables)")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(run=cmd_tune)
 
     p = sub.add_parser("export", help="export to SavedModel, TFLite or ONNX, verified")
     p.add_argument("model", help="shipped model name or .keras file")

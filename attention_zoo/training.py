@@ -8,6 +8,7 @@ from the last finished epoch when ``out_dir`` holds an interrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -201,6 +202,100 @@ def save_atomically(model: keras.Model, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+# ----------------------------------------------------------- scale-out --
+
+STRATEGIES = ("mirrored", "multiworker")
+
+
+def get_strategy(strategy: Any) -> Any:
+    """None, ``"mirrored"`` (all local GPUs, or the CPU), ``"multiworker"``
+    (``TF_CONFIG`` names the cluster) or a ``tf.distribute.Strategy``."""
+    import tensorflow as tf
+
+    if strategy is None or isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if strategy == "multiworker":
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            raise RuntimeError(
+                "MultiWorkerMirroredStrategy must be created before any other "
+                "TensorFlow work: call attention_zoo.training.get_strategy("
+                "'multiworker') at program start and pass the result") from error
+    raise ValueError(f"strategy must be None, one of {STRATEGIES} or a "
+                     f"tf.distribute.Strategy, received {strategy!r}")
+
+
+def _is_multiworker(strategy: Any) -> bool:
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy: Any = None) -> bool:
+    """True on the process that writes files: always without a multi-worker
+    strategy; otherwise the "chief" task, or worker 0 when there is none."""
+    if not _is_multiworker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def _fit_multiworker(strategy: Any, build: Callable[[], keras.Model], train: Any,
+                     recipe: Recipe, steps: int, verbose: int | str) -> tuple:
+    """Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy
+    (keras-team/keras#20585); this loop runs the recipe's step through
+    ``strategy.run`` on a distributed dataset instead."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    batches = strategy.experimental_distribute_dataset(train.with_options(options))
+    with strategy.scope():
+        model = build()
+        optimizer = make_optimizer(recipe, steps)
+        optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            per_example = keras.losses.categorical_crossentropy(
+                y, p, label_smoothing=recipe.label_smoothing)
+            loss = tf.nn.compute_average_loss(per_example,
+                                              global_batch_size=recipe.batch_size)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def distributed_step(x: Any, y: Any) -> Any:
+        losses = strategy.run(step, args=(x, y))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    history: dict[str, list[float]] = {"loss": []}
+    show = verbose not in (0, False) and is_chief(strategy)
+    for epoch in range(recipe.epochs):
+        bar = keras.utils.Progbar(steps) if show else None
+        total, count = 0.0, 0
+        for x, y in batches:
+            loss = float(distributed_step(x, y))
+            total, count = total + loss, count + 1
+            if bar is not None:
+                bar.add(1, [("loss", loss)])
+        history["loss"].append(total / max(count, 1))
+    if recipe.ema:
+        optimizer.finalize_variable_values(model.trainable_variables)
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    return model, history
+
+
 # -------------------------------------------------------------------- fit --
 
 @dataclass
@@ -218,7 +313,7 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         recipe: str | Recipe = "cifar10", out_dir: str | os.PathLike | None = None,
         precision: str = "auto", jit_compile: bool | str = "auto",
         train_size: int | None = None, verbose: int | str = "auto",
-        log: Callable[[str], None] = print) -> FitResult:
+        strategy: Any = None, log: Callable[[str], None] = print) -> FitResult:
     """Trains a model with a recipe.
 
     Args:
@@ -237,6 +332,13 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             ``"mixed_bfloat16"``.
         jit_compile: ``"auto"``, True or False.
         train_size: examples per epoch (for images/s); inferred if None.
+        strategy: None, ``"mirrored"``, ``"multiworker"`` or a
+            ``tf.distribute.Strategy``; ``train`` batches are global batches.
+            Create a multi-worker strategy at program start (``get_strategy(
+            "multiworker")``) and pass it: TensorFlow refuses to create it
+            after other work. Under it a custom loop replaces
+            ``model.fit`` (keras-team/keras#20585) and only the chief writes
+            files; it has no per-epoch resume.
     """
     recipe = get_recipe(recipe)
     policy, policy_why = choose_precision(precision)
@@ -247,8 +349,9 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
                              "pass a function that builds it, or build it under "
                              "keras.config.set_dtype_policy yourself")
         policy, policy_why = build.dtype_policy.name, "the model's own"
+    strategy = get_strategy(strategy)
     log(f"precision: {policy} ({policy_why}); XLA: {'on' if use_xla else 'off'} "
-        f"({xla_why})")
+        f"({xla_why}); strategy: {type(strategy).__name__ if strategy else 'none'}")
 
     steps = int(train.cardinality()) if hasattr(train, "cardinality") else -1
     if steps <= 0:
@@ -275,22 +378,34 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
     else:
         initial = 0
 
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        model = build if isinstance(build, keras.Model) else build()
-    finally:
-        keras.config.set_dtype_policy(previous)
-    model.compile(optimizer=make_optimizer(recipe, steps),
-                  loss=keras.losses.CategoricalCrossentropy(
-                      label_smoothing=recipe.label_smoothing),
-                  metrics=["accuracy"], jit_compile=use_xla)
+    def build_under_policy() -> keras.Model:
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            return build if isinstance(build, keras.Model) else build()
+        finally:
+            keras.config.set_dtype_policy(previous)
+
     start = time.perf_counter()
-    history = model.fit(train, validation_data=val, epochs=recipe.epochs,
-                        callbacks=callbacks, verbose=verbose)
+    if _is_multiworker(strategy):
+        model, logged = _fit_multiworker(strategy, build_under_policy, train, recipe,
+                                         steps, verbose)
+        out = out if is_chief(strategy) else None
+    else:
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = build_under_policy()
+            model.compile(optimizer=make_optimizer(recipe, steps),
+                          loss=keras.losses.CategoricalCrossentropy(
+                              label_smoothing=recipe.label_smoothing),
+                          metrics=["accuracy"], jit_compile=use_xla)
+        logged = model.fit(train, validation_data=val, epochs=recipe.epochs,
+                           callbacks=callbacks, verbose=verbose).history
     wall = time.perf_counter() - start
     val_accuracy = None
-    if val is not None:
+    if val is not None and _is_multiworker(strategy):
+        log("validation skipped under MultiWorkerMirroredStrategy: evaluate the "
+            "saved model (attention-zoo evaluate) on one process")
+    elif val is not None:
         val_accuracy = evaluate(model, val, tta=recipe.tta)
         log(f"validation accuracy{' (flip TTA)' if recipe.tta else ''}: "
             f"{val_accuracy:.4f}")
@@ -300,7 +415,7 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             "precision": policy, "jit_compile": use_xla, "recipe":
             dataclasses.asdict(recipe), "wall_seconds_this_process": wall,
             "initial_epoch": initial, "val_accuracy": val_accuracy}, indent=2))
-    return FitResult(model, dict(history.history), policy, use_xla, wall, initial,
+    return FitResult(model, dict(logged), policy, use_xla, wall, initial,
                      val_accuracy)
 
 

@@ -16,3 +16,28 @@ def _clean_keras_state():
     keras.backend.clear_session()
     yield
     keras.config.set_dtype_policy("float32")
+
+
+def write_tiny_cifar_zip(path, per_class: int = 6, seed: int = 0):
+    """A CIFAR-like zip: train/<class>/NNNN.jpg of random 32x32 pixels."""
+    import zipfile
+
+    import numpy as np
+    import tensorflow as tf
+
+    from attention_zoo.data.images import CIFAR10_CLASSES
+
+    rng = np.random.default_rng(seed)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in CIFAR10_CLASSES:
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                archive.writestr(f"train/{name}/{i:04d}.jpg",
+                                 tf.io.encode_jpeg(pixels).numpy())
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_zip(tmp_path_factory):
+    """CIFAR-like zip, 6 images per class."""
+    return write_tiny_cifar_zip(tmp_path_factory.mktemp("data") / "tiny.zip")

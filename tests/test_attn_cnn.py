@@ -4,7 +4,6 @@ pipeline, precision/XLA choices, training and kill-and-resume."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import signal
@@ -24,25 +23,6 @@ from attention_zoo.models import AttnCNN
 from attention_zoo.models.cards import ship
 
 TINY = {"width": (8, 8, 8), "stem_width": 8}
-
-
-def _jpeg(rng, size=(32, 32)) -> bytes:
-    import tensorflow as tf
-
-    pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
-    return tf.io.encode_jpeg(pixels).numpy()
-
-
-@pytest.fixture(scope="module")
-def tiny_zip(tmp_path_factory) -> Path:
-    """A CIFAR-like zip: train/<class>/NNNN.jpg, 6 images per class."""
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.zip"
-    with zipfile.ZipFile(path, "w") as archive:
-        for name in CIFAR10_CLASSES:
-            for i in range(6):
-                archive.writestr(f"train/{name}/{i:04d}.jpg", _jpeg(rng))
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -65,7 +65,10 @@ def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
                             name=f"{name}_conv")(x)
     if pool:
         x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
-    x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    # Synchronized: under tf.distribute every replica sees the global batch
+    # statistics, so all workers keep identical moving statistics.
+    x = keras.layers.BatchNormalization(momentum=momentum, synchronized=True,
+                                        name=f"{name}_bn")(x)
     return keras.layers.Activation("gelu", name=f"{name}_gelu")(x)
 
 
@@ -73,6 +76,7 @@ def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
 def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             attention: Attention = "cbam", width: Sequence[int] = (64, 256, 256),
             stem_width: int = 32, weights: str | os.PathLike | None = None,
+            attention_kwargs: dict[str, Any] | None = None,
             name: str = "attn_cnn") -> keras.Model:
     """A CIFAR-10 convnet in the style of airbench (Jordan, 2024): a stem,
     three stages of ``conv-pool-BN-GELU, conv-BN-GELU`` (32 -> 16 -> 8 -> 4
@@ -90,6 +94,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         stem_width: filters of the first convolution.
         weights: None, ``"cifar10"`` (the shipped weights; arguments must match
             theirs) or a path to a ``.weights.h5`` file.
+        attention_kwargs: passed to every attention layer (e.g.
+            ``{"reduction": 8}``).
 
     Returns a functional ``keras.Model`` from ``(batch, H, W, 3)`` pixels to
     ``(batch, num_classes)`` probabilities (float32 under any policy).
@@ -110,7 +116,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         x = _conv_bn(x, filters, f"stage{i}a", pool=True)
         x = _conv_bn(x, filters, f"stage{i}b")
         if kind is not None:
-            x = zoo_layers.get(kind, name=f"stage{i}_attention")(x)
+            x = zoo_layers.get(kind, name=f"stage{i}_attention",
+                               **(attention_kwargs or {}))(x)
     x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
     # Damped logits (x1/8, as Myrtle's ResNet-9 and airbench do) let the
@@ -121,6 +128,9 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
     model = keras.Model(inputs, outputs, name=name)
 
     if weights == "cifar10":
+        if attention_kwargs:
+            raise ValueError("the shipped weights use the attention layers' "
+                             f"defaults, received attention_kwargs={attention_kwargs}")
         path = check_matches_card("attn_cnn_cifar10", {
             "input_shape": list(input_shape), "num_classes": num_classes,
             "attention": attention if isinstance(attention, (str, type(None)))
