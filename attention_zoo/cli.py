@@ -346,7 +346,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                          "are set; pass --distributed to use them")
     space = json.loads(args.space) if args.space else {}
     if args.model == "attn_cnn":
-        train_set, val_set = data.cifar10(args.data)
+        train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
         if args.subset:
             train_set = _per_class(train_set, args.subset // len(train_set.class_names))
         train = (train_set.images.astype("float32"), train_set.labels)
@@ -464,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, default=9)
     p.add_argument("--dir", required=True, help="search folder (resumes if present)")
     p.add_argument("--subset", type=int, help="use this many training images")
+    p.add_argument("--val-per-class", type=int, default=500,
+                   help="images: validation = the last N of each class")
     p.add_argument("--space", help='JSON narrowing the search space, e.g. '
                                    '\'{"attention": ["se", "cbam"], "depth": 3}\'')
     p.add_argument("--batch-size", type=int, default=128)

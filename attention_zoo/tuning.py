@@ -261,14 +261,12 @@ def search(name: str, train: tuple, val: tuple, tuner: str = "hyperband",
     x, y = train
     made.search(x, y, epochs=max_epochs, validation_data=val, batch_size=batch_size,
                 verbose=verbose)
-    table = results_table(made)
-    result = {"table": table, "trials": len(made.oracle.trials)}
-    if os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief":
-        best = made.get_best_models(1)[0]
-        from attention_zoo.training import save_atomically
+    if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
+        return {"table": "(a worker: the chief holds the results)", "trials": None}
+    from attention_zoo.training import save_atomically
 
-        path = Path(directory) / "best.keras"
-        save_atomically(best, path)
-        result["best_model"] = str(path)
-        result["best_hyperparameters"] = made.get_best_hyperparameters(1)[0].values
-    return result
+    path = Path(directory) / "best.keras"
+    save_atomically(made.get_best_models(1)[0], path)
+    return {"table": results_table(made), "trials": len(made.oracle.trials),
+            "best_model": str(path),
+            "best_hyperparameters": made.get_best_hyperparameters(1)[0].values}

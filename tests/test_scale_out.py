@@ -113,7 +113,7 @@ def _tune_command(data: Path, directory: Path, trials: int, tuner: str = "random
                str(data), "--tuner", tuner, "--max-trials", str(trials),
                "--max-epochs", "1", "--dir", str(directory), "--space",
                json.dumps({**SMALL, "attention": ["none", "se", "cbam"]}),
-               "--batch-size", "16"]
+               "--batch-size", "16", "--val-per-class", "2"]
     return command + (["--distributed"] if distributed else [])
 
 
