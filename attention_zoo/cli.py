@@ -25,6 +25,32 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO_TEXTS = ["a gripping , beautifully acted film", "dull , lifeless and far too long",
+              "not bad at all", "i wanted my two hours back"]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The README's main job: every layer, then each shipped model on the
+    sample inputs kept in the repository. Nothing is downloaded."""
+    from attention_zoo import models
+
+    cmd_layers(argparse.Namespace(width=64))
+    shipped = models.pretrained()
+    print(f"\nshipped models: {', '.join(shipped) or 'none'}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    images = sorted(str(p) for p in (EXAMPLES / "images").glob("*.jpg"))
+    for name in shipped:
+        print(f"\n== {name}")
+        kind = models.card(name)["model"]
+        inputs = images if kind == "attn_cnn" else DEMO_TEXTS
+        suffix = "png" if kind == "attn_cnn" else "html"
+        cmd_predict(argparse.Namespace(model=name, inputs=inputs, top=3,
+                                       plot=str(out / f"{name}.{suffix}")))
+    return 0
+
+
 def _jit(value: str) -> bool | str:
     lowered = value.lower()
     if lowered in ("auto",):
@@ -392,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=64,
                    help="channels / features of the example inputs")
     p.set_defaults(run=cmd_layers)
+
+    p = sub.add_parser("demo", help="the layer table, then every shipped model "
+                                    "on the repository's sample inputs")
+    p.add_argument("--out", default="demo_output",
+                   help="folder for attention plots and highlights")
+    p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("train", help="train a zoo model")
     p.add_argument("model", help="zoo model: attn_cnn or attn_text")

@@ -284,7 +284,8 @@ def _compare(got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> dict:
             "top1_agreement": agree}
 
 
-def _latency_ms(run: Callable[[], Any], repeats: int = 20) -> float:
+def latency_ms(run: Callable[[], Any], repeats: int = 20) -> float:
+    """Median wall time of ``run()`` in milliseconds, after one warm-up call."""
     run()
     times = []
     for _ in range(repeats):
@@ -435,7 +436,7 @@ def _saved_model(model, tmp, batch_size, inputs, names):
         outputs.append([result[k].numpy() for k in sorted(result, key=_output_order)])
     got = [np.concatenate(parts) for parts in zip(*outputs)]
     one = {n: tf.constant(x[:1]) for n, x in zip(names, inputs)}
-    return got, _latency_ms(lambda: serve(**one))
+    return got, latency_ms(lambda: serve(**one))
 
 
 def _tflite(model, tmp, batch_size, quantize, representative_data, inputs, names):
@@ -451,7 +452,7 @@ def _tflite(model, tmp, batch_size, quantize, representative_data, inputs, names
     one = {n: _quantize(np.asarray(x[:1]), details[n]) for n, x in zip(names, inputs)}
     if batch_size is None:
         return got, None, {"ops": tflite_op_report(flatbuffer)}
-    return got, _latency_ms(lambda: runner(**one)), {"ops": tflite_op_report(flatbuffer)}
+    return got, latency_ms(lambda: runner(**one)), {"ops": tflite_op_report(flatbuffer)}
 
 
 def _onnx(model, tmp, batch_size, inputs, names):
@@ -463,4 +464,4 @@ def _onnx(model, tmp, batch_size, inputs, names):
     outputs = [run(dict(zip(names, chunk))) for chunk in _batches(inputs, batch_size)]
     got = [np.concatenate(parts) for parts in zip(*outputs)]
     one = {n: x[:1] for n, x in zip(names, inputs)}
-    return got, _latency_ms(lambda: run(one))
+    return got, latency_ms(lambda: run(one))

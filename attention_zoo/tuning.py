@@ -25,31 +25,9 @@ from attention_zoo import layers as zoo_layers
 from attention_zoo.layers.base import BottleneckAttention2D
 from attention_zoo.models.attn_cnn import AttnCNN
 from attention_zoo.models.text import ENCODERS, POOLINGS, AttnTextClassifier
+from attention_zoo.training import SparseSmoothedCrossentropy
 
 TUNERS = ("random", "bayesian", "hyperband")
-
-
-@keras.saving.register_keras_serializable(package="attention_zoo")
-class SparseSmoothedCrossentropy(keras.losses.Loss):
-    """Categorical cross-entropy with label smoothing on integer labels
-    (Keras's sparse loss has no smoothing)."""
-
-    def __init__(self, label_smoothing: float = 0.0, name: str = "smoothed_ce",
-                 **kwargs: Any) -> None:
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = float(label_smoothing)
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        from keras import ops
-
-        classes = ops.shape(y_pred)[-1]
-        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        one_hot = ops.one_hot(labels, classes)
-        return keras.losses.categorical_crossentropy(
-            one_hot, y_pred, label_smoothing=self.label_smoothing)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 def _hp(hp: kt.HyperParameters, name: str, default: Any, space: Mapping[str, Any]

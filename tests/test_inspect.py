@@ -70,3 +70,17 @@ def test_cli_predict_prints_classes_and_plots(tmp_path, capsys):
     assert (tmp_path / "maps.png").is_file()
     with pytest.raises(SystemExit, match="cannot read image"):
         main(["predict", str(path), str(path)])
+
+
+def test_demo_runs_every_shipped_model_offline(tmp_path, monkeypatch, capsys):
+    from attention_zoo.models.cards import ship
+
+    monkeypatch.setenv("ATTENTION_ZOO_WEIGHTS", str(tmp_path / "zoo"))
+    config = {"input_shape": [32, 32, 3], "num_classes": 10, "attention": "cbam",
+              "width": [8, 8, 8], "stem_width": 8}
+    ship(AttnCNN(**config), "attn_cnn_cifar10", {"model": "attn_cnn", "config": config})
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "layers built" in out and "shipped models: attn_cnn_cifar10" in out
+    assert out.count(".jpg: ") == 10
+    assert (tmp_path / "demo" / "attn_cnn_cifar10.png").is_file()

@@ -33,7 +33,10 @@ def ship(model: keras.Model, name: str, card: dict[str, Any],
     folder = Path(root) if root is not None else weights_root()
     folder = folder / name
     folder.mkdir(parents=True, exist_ok=True)
-    save_atomically(model, folder / WEIGHTS_FILE)
+    # A new functional model over the same layers has no optimizer, so the
+    # file holds the weights without momentum and EMA slots.
+    bare = keras.Model(model.inputs, model.outputs, name=model.name)
+    save_atomically(bare, folder / WEIGHTS_FILE)
     for target, source in (files or {}).items():
         _write(folder / target, Path(source).read_text(encoding="utf-8"))
     card = {"name": name, **card}

@@ -1,0 +1,128 @@
+"""Exports of the shipped models: validation accuracy, file size and batch-1
+latency of Keras, LiteRT (float32, float16, int8) and ONNX Runtime, in one run.
+
+Usage:
+  python benchmarks/export_benchmark.py --cifar ZIP [--sst2-dev TSV] [--limit N]
+Prints a Markdown table (committed as benchmarks/export_benchmark.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from attention_zoo import data, export, models  # noqa: E402
+
+
+def _latency_ms(fn) -> float:
+    return export.latency_ms(fn, repeats=50)
+
+
+def _tflite_predict(path: Path, x: np.ndarray, chunk: int = 250) -> tuple:
+    from ai_edge_litert.interpreter import Interpreter
+
+    flat = path.read_bytes()
+    outputs = [export.run_tflite(flat, [x[i:i + chunk]])[0] for i in range(0, len(x), chunk)]
+    runner = Interpreter(model_content=flat, num_threads=os.cpu_count()
+                         ).get_signature_runner()
+    name = next(iter(runner.get_input_details()))
+    detail = runner.get_input_details()[name]
+    one = export._quantize(x[:1], detail)
+    return np.concatenate(outputs), _latency_ms(lambda: runner(**{name: one}))
+
+
+def _onnx_predict(path: Path, x: np.ndarray, name: str) -> tuple:
+    run = export._onnx_runner(path)
+    p = np.concatenate([run({name: x[i:i + 250]})[0] for i in range(0, len(x), 250)])
+    return p, _latency_ms(lambda: run({name: x[:1]}))
+
+
+def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
+          representative=None) -> list[dict]:
+    """Rows for one shipped model; ``ids_fn`` turns texts into token ids for
+    the mobile formats of text models."""
+    import tensorflow as tf
+
+    rows = []
+    keras_p = model.predict(x, verbose=0, batch_size=250)
+    one = x[:1]
+    rows.append({"format": "Keras", "accuracy": float(np.mean(keras_p.argmax(-1) == y)),
+                 "bytes": None,
+                 "latency_ms": _latency_ms(lambda: model(tf.constant(one)
+                                                         if x.dtype == object else one,
+                                                         training=False))})
+    mobile_x = ids_fn(x) if ids_fn else x.astype("float32")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, kwargs in [("LiteRT float32", {}), ("LiteRT float16", {"quantize": "float16"}),
+                              ("LiteRT int8", {"quantize": "int8",
+                                               "representative_data": representative})]:
+            if kwargs.get("quantize") == "int8" and representative is None:
+                continue
+            path = Path(tmp) / f"{label.split()[-1]}.tflite"
+            report = export.export(model, path, batch_size=None, **kwargs)
+            p, latency = _tflite_predict(path, mobile_x)
+            rows.append({"format": label, "accuracy": float(np.mean(p.argmax(-1) == y)),
+                         "bytes": report["file_bytes"], "latency_ms": latency,
+                         "max_abs_error": report["max_abs_error"],
+                         "float_ops": report["ops"]["float_ops"]})
+        path = Path(tmp) / "model.onnx"
+        report = export.export(model, path, format="onnx", batch_size=None)
+        target = model if ids_fn is None else model.get_layer("token_classifier")
+        p, latency = _onnx_predict(path, mobile_x, export.input_names(target)[0])
+        rows.append({"format": "ONNX Runtime", "accuracy": float(np.mean(p.argmax(-1) == y)),
+                     "bytes": report["file_bytes"], "latency_ms": latency,
+                     "max_abs_error": report["max_abs_error"]})
+    for row in rows:
+        row["model"] = name
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cifar", required=True)
+    parser.add_argument("--sst2-dev")
+    parser.add_argument("--limit", type=int, default=5000)
+    args = parser.parse_args()
+    rows = []
+    shipped = models.pretrained()
+    if "attn_cnn_cifar10" in shipped:
+        train, val = data.cifar10(args.cifar)
+        pick = np.random.default_rng(0).choice(len(train), 256, replace=False)
+        x, y = val.images[:args.limit], val.labels[:args.limit]
+        rows += bench("attn_cnn_cifar10", models.load("attn_cnn_cifar10"), x, y,
+                      representative=[train.images[pick].astype("float32")])
+    if "attn_text_sst2" in shipped and args.sst2_dev:
+        from attention_zoo.data.tokenizer import Tokenizer
+
+        dev = data.text_tsv(args.sst2_dev)
+        model = models.load("attn_text_sst2")
+        vectorize = model.get_layer("vectorize").get_config()
+        vocab = [str(t) for t in model.get_layer("vectorize").get_vocabulary()[2:]]
+        tokenizer = Tokenizer(vocab, vectorize["output_sequence_length"],
+                              vectorize.get("ngrams"))
+        rows += bench("attn_text_sst2", model, dev.texts, dev.labels,
+                      ids_fn=lambda t: tokenizer(list(t)))
+    print(f"{platform.machine()}, {os.cpu_count()} cores; validation accuracy on "
+          f"the splits of ../shared/data (CIFAR-10: last 500 per class, first "
+          f"{args.limit}; SST-2: dev); batch-1 latency, median of 50 calls\n")
+    print("| model | format | val accuracy | file MB | batch-1 ms | max abs error vs Keras |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        size = f"{r['bytes'] / 1e6:.2f}" if r["bytes"] else "-"
+        err = f"{r['max_abs_error']:.1e}" if "max_abs_error" in r else "-"
+        print(f"| {r['model']} | {r['format']} | {r['accuracy']:.4f} | {size} | "
+              f"{r['latency_ms']:.2f} | {err} |")
+    for r in rows:
+        if r.get("float_ops"):
+            print(f"\n{r['model']} {r['format']}: ops computing in float: {r['float_ops']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The shipped models, re-checked: validation accuracy, inference throughput,
+and each training run's time to accuracy (from the run's history.csv, copied
+to benchmarks/results/<name>/ by this script).
+
+Usage:
+  python benchmarks/shipped_models.py --cifar ZIP --sst2 DIR --imdb TSV_GZ \
+      [--runs runs]
+Prints Markdown (committed as benchmarks/shipped_models.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from attention_zoo import data, models, training  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def throughput(predict, x, batch: int) -> float:
+    predict(x[:batch])
+    start = time.perf_counter()
+    predict(x)
+    return len(x) / (time.perf_counter() - start)
+
+
+def time_to_accuracy(name: str, runs: Path) -> list[str]:
+    run = runs / name
+    target = RESULTS / name
+    if (run / "history.csv").is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        for file in ("history.csv", "summary.json"):
+            shutil.copy(run / file, target / file)
+    if not (target / "history.csv").is_file():
+        return []
+    with (target / "history.csv").open() as f:
+        rows = {int(r["epoch"]): r for r in csv.DictReader(f)}
+    lines = [f"\n{name}: validation accuracy after each epoch (raw weights, no "
+             f"EMA or TTA) against cumulative training seconds\n",
+             "| epoch | cumulative s | val accuracy |", "|---|---|---|"]
+    total = 0.0
+    for epoch, row in sorted(rows.items()):
+        total += float(row["epoch_seconds"])
+        lines.append(f"| {epoch + 1} | {total:.0f} | {float(row['val_accuracy']):.4f} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cifar")
+    parser.add_argument("--sst2")
+    parser.add_argument("--imdb")
+    parser.add_argument("--runs", default="runs")
+    args = parser.parse_args()
+    shipped = models.pretrained()
+    table = ["| model | validation split | val accuracy | inference examples/s "
+             "(batch 256) | training wall s | training examples/s | card val accuracy |",
+             "|---|---|---|---|---|---|---|"]
+    extra: list[str] = []
+    for name in shipped:
+        card = models.card(name)
+        model = models.load(name)
+        if card["model"] == "attn_cnn" and args.cifar:
+            _, val = data.cifar10(args.cifar)
+            ds = data.pipeline(val, 256)
+            acc = training.evaluate(model, ds, tta=True)
+            plain = training.evaluate(model, ds, tta=False)
+            speed = throughput(lambda x: model.predict(x, batch_size=256, verbose=0),
+                               val.images.astype("float32"), 256)
+            split = "CIFAR-10 last 500/class (5,000)"
+            shown = f"{acc:.4f} (flip TTA; {plain:.4f} without)"
+        elif card["model"] == "attn_text" and (args.sst2 or args.imdb):
+            if "sst2" in name and args.sst2:
+                val = data.text_tsv(Path(args.sst2) / "dev.tsv")
+                split = "SST-2 dev (872)"
+            elif "imdb" in name and args.imdb:
+                _, val = data.imdb(args.imdb)
+                split = "IMDB seeded stratified 10% of train (2,500)"
+            else:
+                continue
+            p = model.predict(list(val.texts), batch_size=256, verbose=0)
+            acc = float(np.mean(p.argmax(-1) == val.labels))
+            speed = throughput(lambda x: model.predict(list(x), batch_size=256, verbose=0),
+                               val.texts, 256)
+            shown = f"{acc:.4f}"
+        else:
+            continue
+        table.append(f"| {name} | {split} | {shown} | {speed:.0f} | "
+                     f"{card['wall_seconds']:.0f} | {card['train_examples_per_second']:.0f} | "
+                     f"{card['val_accuracy']} |")
+        extra += time_to_accuracy(name, Path(args.runs))
+    print("\n".join(table + extra))
+    print(f"\n(machine: {json.dumps(models.card(shipped[0])['machine']) if shipped else '-'})")
+
+
+if __name__ == "__main__":
+    main()
