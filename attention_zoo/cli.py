@@ -91,7 +91,20 @@ def _recipe(args: argparse.Namespace, default: str):
 
     changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
                                  "learning_rate": args.lr}.items() if v is not None}
-    return training.get_recipe(args.recipe or default, **changes)
+    recipe = training.get_recipe(args.recipe or default, **changes)
+    return recipe.replace(**dict(_recipe_field(recipe, item) for item in args.set))
+
+
+def _recipe_field(recipe, item: str) -> tuple:
+    """``FIELD=VALUE`` of ``--set``, converted to the field's type."""
+    field, _, value = item.partition("=")
+    if not hasattr(recipe, field) or not value:
+        raise SystemExit(f"--set expects FIELD=VALUE with a recipe field "
+                         f"({', '.join(recipe.__dataclass_fields__)}), received {item!r}")
+    current = getattr(recipe, field)
+    if isinstance(current, bool):
+        return field, value.lower() in ("1", "true", "yes", "on")
+    return field, type(current)(value)
 
 
 def _finish(args: argparse.Namespace, result, recipe, model_name: str,
@@ -399,7 +412,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                            max_trials=args.max_trials, max_epochs=args.max_epochs,
                            directory=args.dir, hypermodel_kwargs=kwargs,
                            batch_size=args.batch_size, seed=args.seed,
-                           verbose=1 if args.verbose else 0)
+                           verbose=1 if args.verbose else 0, precision=args.precision)
     print(result["table"])
     if "best_model" in result:
         print(f"best model: {result['best_model']}  "
@@ -436,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any recipe field, e.g. --set ema_momentum=0.999")
     p.add_argument("--attention", type=_attention, default="cbam",
                    help="feature-map layer name, 'none', or one per stage a,b,c")
     p.add_argument("--width", type=int, nargs="+", default=[64, 256, 256])
@@ -506,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--distributed", action="store_true",
                    help="run as KerasTuner chief/worker (KERASTUNER_* variables)")
+    p.add_argument("--precision", default="auto",
+                   choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(run=cmd_tune)
 

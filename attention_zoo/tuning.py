@@ -224,7 +224,8 @@ def _trial_seconds(tuner: kt.Tuner, trial_id: str) -> float | None:
 def search(name: str, train: tuple, val: tuple, tuner: str = "hyperband",
            max_trials: int = 20, max_epochs: int = 9, directory: str = "tuning",
            hypermodel_kwargs: Mapping[str, Any] | None = None, batch_size: int = 128,
-           seed: int = 0, overwrite: bool = False, verbose: int = 1) -> dict[str, Any]:
+           seed: int = 0, overwrite: bool = False, verbose: int = 1,
+           precision: str = "auto") -> dict[str, Any]:
     """Searches a zoo model's hypermodel on ``(x, y)`` arrays with integer
     labels; resumes an interrupted search in ``directory``. Under KerasTuner's
     distributed environment variables this process is the chief (serving the
@@ -236,9 +237,16 @@ def search(name: str, train: tuple, val: tuple, tuner: str = "hyperband",
     hypermodel = HYPERMODELS[name](**dict(hypermodel_kwargs or {}))
     made = make_tuner(hypermodel, tuner, max_trials, max_epochs, directory,
                       f"{name}_{tuner}", seed, overwrite)
+    from attention_zoo.training import choose_precision
+
     x, y = train
-    made.search(x, y, epochs=max_epochs, validation_data=val, batch_size=batch_size,
-                verbose=verbose)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(choose_precision(precision)[0])
+    try:
+        made.search(x, y, epochs=max_epochs, validation_data=val,
+                    batch_size=batch_size, verbose=verbose)
+    finally:
+        keras.config.set_dtype_policy(previous)
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
         return {"table": "(a worker: the chief holds the results)", "trials": None}
     from attention_zoo.training import save_atomically

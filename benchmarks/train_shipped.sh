@@ -5,3 +5,11 @@ set -euo pipefail
 D=../shared/data
 attention-zoo train attn_cnn --data $D/cifar10/cifar10-train-jpeg.zip \
   --out runs/attn_cnn_cifar10 --ship attn_cnn_cifar10
+attention-zoo train attn_text --data $D/sst2/train.tsv --val-data $D/sst2/dev.tsv \
+  --out runs/attn_text_sst2 --encoder bigru --text-attention additive \
+  --vocab-size 20000 --max-length 64 --epochs 3 --precision float32 \
+  --class-names negative positive --ship attn_text_sst2
+attention-zoo train attn_text --data $D/imdb/train.tsv.gz --val-fraction 0.1 \
+  --out runs/attn_text_imdb --encoder bigru --text-attention additive \
+  --vocab-size 30000 --max-length 400 --epochs 2 --precision float32 \
+  --class-names negative positive --ship attn_text_imdb
