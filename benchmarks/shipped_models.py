@@ -95,8 +95,11 @@ def main() -> None:
             shown = f"{acc:.4f}"
         else:
             continue
+        # Cards written before the text models say "images" for examples.
+        trained = card.get("train_examples_per_second",
+                           card.get("train_images_per_second"))
         table.append(f"| {name} | {split} | {shown} | {speed:.0f} | "
-                     f"{card['wall_seconds']:.0f} | {card['train_examples_per_second']:.0f} | "
+                     f"{card['wall_seconds']:.0f} | {trained:.0f} | "
                      f"{card['val_accuracy']} |")
         extra += time_to_accuracy(name, Path(args.runs))
     print("\n".join(table + extra))
