@@ -128,7 +128,7 @@ def test_search_table_and_best_model(tiny_zip, tmp_path):
 
 
 def test_killed_search_resumes_without_rerunning_finished_trials(tiny_zip, tmp_path):
-    directory, trials = tmp_path / "s", 4
+    directory, trials = tmp_path / "s", 3
     process = subprocess.Popen(_tune_command(tiny_zip, directory, trials),
                                env=_env(tmp_path), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -156,7 +156,7 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tiny_zip, tmp_p
 
 
 def test_distributed_search_runs_every_trial_exactly_once(tiny_zip, tmp_path):
-    directory, trials, port = tmp_path / "d", 4, free_port()
+    directory, trials, port = tmp_path / "d", 3, free_port()
     common = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
     command = _tune_command(tiny_zip, directory, trials, distributed=True)
     processes = [subprocess.Popen(command, env=_env(tmp_path, KERASTUNER_TUNER_ID=tid,
