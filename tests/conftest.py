@@ -41,3 +41,33 @@ def write_tiny_cifar_zip(path, per_class: int = 6, seed: int = 0):
 def tiny_zip(tmp_path_factory):
     """CIFAR-like zip, 6 images per class."""
     return write_tiny_cifar_zip(tmp_path_factory.mktemp("data") / "tiny.zip")
+
+
+def kill_when(process, ready, what: str, timeout: float = 240.0) -> None:
+    """SIGKILLs ``process`` as soon as ``ready()`` is true; fails if the
+    process ends first. Leaves no process behind."""
+    import signal
+    import time
+
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline and process.poll() is None:
+            if ready():
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, f"{what} ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def wait_all(processes, timeout: float) -> list[str]:
+    """Outputs of processes started with stdout=PIPE; kills any left over."""
+    try:
+        return [p.communicate(timeout=timeout)[0] for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()

@@ -6,10 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 
 from attention_zoo import data, models, training
+from conftest import kill_when
 from attention_zoo.data.images import CIFAR10_CLASSES
 from attention_zoo.models import AttnCNN
 from attention_zoo.models.cards import ship
@@ -257,18 +256,8 @@ def test_training_killed_mid_way_resumes_without_losing_epochs(tiny_zip, tmp_pat
     process = subprocess.Popen(_train_command(tiny_zip, out, epochs), env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     meta = out / "backup" / "training_metadata.json"
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline and process.poll() is None:
-            if meta.is_file() and json.loads(meta.read_text() or "{}").get("epoch", -1) >= 1:
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, "training ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    kill_when(process, lambda: meta.is_file() and json.loads(
+        meta.read_text() or "{}").get("epoch", -1) >= 1, "training")
     done_before = int(json.loads(meta.read_text())["epoch"])  # epochs completed
     assert 1 <= done_before < epochs
     assert not (out / "model.keras").exists()

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 
 from attention_zoo import tuning
+from conftest import kill_when, wait_all
 
 HERE = Path(__file__).parent
 SMALL = {"width": 8, "depth": 2, "augment_translate": 0}
@@ -132,18 +131,8 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tiny_zip, tmp_p
     process = subprocess.Popen(_tune_command(tiny_zip, directory, trials),
                                env=_env(tmp_path), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and process.poll() is None:
-            if _executions(directory) and _completed(directory):
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, "the search ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    kill_when(process, lambda: bool(_executions(directory) and _completed(directory)),
+              "the search")
     finished_before = set(_completed(directory))
     assert 1 <= len(finished_before) < trials
     run = subprocess.run(_tune_command(tiny_zip, directory, trials), env=_env(tmp_path),
@@ -164,12 +153,7 @@ def test_distributed_search_runs_every_trial_exactly_once(tiny_zip, tmp_path):
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   text=True)
                  for tid in ("chief", "tuner0", "tuner1")]
-    try:
-        outputs = [p.communicate(timeout=400)[0] for p in processes]
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.kill()
+    outputs = wait_all(processes, timeout=400)
     assert all(p.returncode == 0 for p in processes), [o[-1500:] for o in outputs]
     executions = _executions(directory)
     assert len(executions) == trials
@@ -213,12 +197,7 @@ def test_multiworker_training_ends_with_identical_weights(tmp_path):
             [sys.executable, str(HERE / "mw_worker.py"), str(tmp_path / f"w{index}.npz")],
             env=_env(tmp_path, TF_CONFIG=config), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
-    try:
-        outputs = [p.communicate(timeout=300)[0] for p in processes]
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.kill()
+    outputs = wait_all(processes, timeout=300)
     assert all(p.returncode == 0 for p in processes), [o[-1500:] for o in outputs]
     first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
     assert len(first.files) > 10
