@@ -177,7 +177,14 @@ def run_tflite(flatbuffer: bytes,
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=flatbuffer).get_signature_runner()
+    return run_signature(Interpreter(model_content=flatbuffer).get_signature_runner(),
+                         inputs, names)
+
+
+def run_signature(runner: Any, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray],
+                  names: Sequence[str] | None = None) -> list[np.ndarray]:
+    """``run_tflite`` on an existing signature runner, so repeated calls
+    reuse one interpreter."""
     details = runner.get_input_details()
     if not isinstance(inputs, Mapping):
         if names is None and len(details) == 1:
@@ -440,19 +447,18 @@ def _saved_model(model, tmp, batch_size, inputs, names):
 
 
 def _tflite(model, tmp, batch_size, quantize, representative_data, inputs, names):
-    flatbuffer = to_tflite(model, batch_size, quantize, representative_data)
-    tmp.write_bytes(flatbuffer)
-    outputs = [run_tflite(flatbuffer, chunk, names)
-               for chunk in _batches(inputs, batch_size or len(inputs[0]))]
-    got = [np.concatenate(parts) for parts in zip(*outputs)]
     from ai_edge_litert.interpreter import Interpreter
 
+    flatbuffer = to_tflite(model, batch_size, quantize, representative_data)
+    tmp.write_bytes(flatbuffer)
     runner = Interpreter(model_content=flatbuffer).get_signature_runner()
+    outputs = [run_signature(runner, chunk, names)
+               for chunk in _batches(inputs, batch_size or len(inputs[0]))]
+    got = [np.concatenate(parts) for parts in zip(*outputs)]
     details = runner.get_input_details()
     one = {n: _quantize(np.asarray(x[:1]), details[n]) for n, x in zip(names, inputs)}
-    if batch_size is None:
-        return got, None, {"ops": tflite_op_report(flatbuffer)}
-    return got, latency_ms(lambda: runner(**one)), {"ops": tflite_op_report(flatbuffer)}
+    latency = None if batch_size is None else latency_ms(lambda: runner(**one))
+    return got, latency, {"ops": tflite_op_report(flatbuffer)}
 
 
 def _onnx(model, tmp, batch_size, inputs, names):

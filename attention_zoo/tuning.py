@@ -19,7 +19,6 @@ from typing import Any, Mapping, Sequence
 
 import keras
 import keras_tuner as kt
-import numpy as np
 
 from attention_zoo import layers as zoo_layers
 from attention_zoo.layers.base import BottleneckAttention2D

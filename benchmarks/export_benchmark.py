@@ -28,10 +28,10 @@ def _latency_ms(fn) -> float:
 def _tflite_predict(path: Path, x: np.ndarray, chunk: int) -> tuple:
     from ai_edge_litert.interpreter import Interpreter
 
-    flat = path.read_bytes()
-    outputs = [export.run_tflite(flat, [x[i:i + chunk]])[0] for i in range(0, len(x), chunk)]
-    runner = Interpreter(model_content=flat, num_threads=os.cpu_count()
+    runner = Interpreter(model_content=path.read_bytes(), num_threads=os.cpu_count()
                          ).get_signature_runner()
+    outputs = [export.run_signature(runner, [x[i:i + chunk]])[0]
+               for i in range(0, len(x), chunk)]
     name = next(iter(runner.get_input_details()))
     detail = runner.get_input_details()[name]
     one = export._quantize(x[:1], detail)

@@ -303,7 +303,7 @@ def _expect_clear_error(layer, inputs, received_shape, **kwargs):
     message = str(error.value)
     assert layer.name in message and type(layer).__name__ in message
     assert "expects" in message
-    assert f"received" in message
+    assert "received" in message
     assert str(tuple(received_shape)).replace(",)", ")") in message, message
 
 

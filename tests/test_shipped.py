@@ -1,7 +1,6 @@
 """The shipped weights load, agree with their cards and make sensible
 predictions on the repository's sample inputs."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from attention_zoo import data, inspect
+from attention_zoo import inspect
 from attention_zoo.cli import main
 from attention_zoo.data.text import (build_vocabulary, read_vocabulary, standardize,
                                      stratified_split, text_tsv, write_vocabulary)

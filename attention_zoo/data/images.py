@@ -9,7 +9,6 @@ a ``.npz`` next to nothing the user owns (``~/.cache/attention_zoo`` or
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import zipfile
 from dataclasses import dataclass
