@@ -353,13 +353,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.quantize == "int8":
         if not args.data:
             raise SystemExit("attention-zoo export: --quantize int8 needs --data "
-                             "(training images to calibrate on)")
+                             "(training images or texts to calibrate on)")
         from attention_zoo import data
 
-        train_set, _ = data.cifar10(args.data)
-        pick = np.random.default_rng(0).choice(len(train_set), args.calibration,
-                                               replace=False)
-        representative = [train_set.images[pick].astype("float32")]
+        rng = np.random.default_rng(0)
+        if model.inputs[0].dtype == "string":
+            texts = data.text_tsv(args.data).texts
+            pick = rng.choice(len(texts), min(args.calibration, len(texts)),
+                              replace=False)
+            representative = [[texts[i] for i in pick]]
+        else:
+            train_set, _ = data.cifar10(args.data)
+            pick = rng.choice(len(train_set), args.calibration, replace=False)
+            representative = [train_set.images[pick].astype("float32")]
     try:
         report = export.export(model, args.out, format=args.format,
                                quantize=args.quantize,
@@ -531,9 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx"])
     p.add_argument("--quantize", choices=["float16", "int8"])
     p.add_argument("--out", required=True, help="file (or folder for saved_model)")
-    p.add_argument("--data", help="int8: image folder or zip to calibrate on")
+    p.add_argument("--data", help="int8: image folder or zip (label<TAB>text "
+                                  "file for a text model) to calibrate on")
     p.add_argument("--calibration", type=int, default=256,
-                   help="int8: calibration images")
+                   help="int8: calibration images or texts")
     p.add_argument("--dynamic-batch", action="store_true",
                    help="a dynamic batch dimension instead of batch 1")
     p.set_defaults(run=cmd_export)

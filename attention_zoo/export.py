@@ -84,6 +84,10 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
         representative_data: for ``"int8"``, batches of model inputs (e.g.
             training images) that calibrate the activation ranges.
 
+    Recurrent layers are unrolled for a dynamic batch, where their loop would
+    keep TF tensor lists that LiteRT runs only through Flex, and for int8,
+    whose calibrator crashes on the loop.
+
     Raises ``ValueError`` when a layer needs a TF (Flex) op.
     """
     import tensorflow as tf
@@ -94,6 +98,8 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, received "
                          f"{quantize!r}")
+    if batch_size is None or quantize == "int8":
+        model = unroll_recurrent(model)
     with tempfile.TemporaryDirectory() as directory:
         write_saved_model(model, directory, batch_size)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)
@@ -105,7 +111,8 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
             if representative_data is None:
                 raise ValueError("int8 quantization needs representative_data: "
                                  "batches of inputs such as training images")
-            batches = [np.asarray(b, np.float32) for b in representative_data]
+            dtype = np.dtype(model.inputs[0].dtype)  # pixels float, token ids int
+            batches = [np.asarray(b, dtype) for b in representative_data]
 
             def calibration():
                 for batch in batches:
@@ -125,6 +132,44 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
             raise ValueError(
                 f"{model.name} does not convert to TFLite with built-in ops "
                 f"only: {error}") from error
+
+
+def unroll_recurrent(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` (same weights) whose RNN layers, also inside
+    ``Bidirectional``, have ``unroll=True``; ``model`` itself when it has
+    none. Needs a fixed sequence length."""
+    def unrolled(node: Any) -> bool:
+        found = False
+        if isinstance(node, dict):
+            if node.get("unroll") is False:
+                node["unroll"] = found = True
+            for value in node.values():
+                found = unrolled(value) or found
+        elif isinstance(node, list):
+            for value in node:
+                found = unrolled(value) or found
+        return found
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        unrolled(config)
+        layer = type(layer).from_config(config)
+        for rnn in (layer, getattr(layer, "forward_layer", None),
+                    getattr(layer, "backward_layer", None)):
+            if isinstance(rnn, keras.layers.RNN):
+                # Keras's unrolled loop zeroes a go_backwards layer's masked
+                # outputs with the unreversed mask, hitting real tokens; left
+                # unzeroed, masked steps only carry values that masking
+                # layers downstream ignore (the parity check still decides).
+                rnn.zero_output_for_mask = False
+        return layer
+
+    if not any(unrolled(layer.get_config()) for layer in model.layers
+               if not isinstance(layer, keras.layers.InputLayer)):
+        return model
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 _ONNX_OPS_REGISTERED = False
@@ -319,7 +364,8 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
     Args:
         format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
         quantize: TFLite only: None, ``"float16"`` or ``"int8"``.
-        representative_data: TFLite int8 calibration batches.
+        representative_data: TFLite int8 calibration batches: images, or
+            for a text model batches of strings.
         batch_size: fixed batch of the signature (1), or None for dynamic.
         sample_inputs: inputs to compare on (default: random pixels or ids).
 
@@ -345,7 +391,11 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
     text_files: dict[str, Any] = {}
     if model.inputs[0].dtype == "string" and format != "saved_model":
         # Mobile runtimes get token ids; the tokenizer travels beside the file.
-        model, sample_inputs, text_files = _token_model(model, path, sample_inputs)
+        model, sample_inputs, text_files, tokenize = _token_model(model, path,
+                                                                  sample_inputs)
+        if representative_data is not None:  # calibrate on the texts' ids
+            representative_data = [tokenize([_text(t) for t in batch])
+                                   for batch in representative_data]
     inputs = _sample_inputs(model, sample_inputs)
     want = keras.tree.flatten(model.predict(inputs if len(inputs) > 1 else inputs[0],
                                             verbose=0))
@@ -386,11 +436,20 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
     return report
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8", "replace")
+    if not isinstance(value, (str, np.str_)):
+        raise TypeError(f"representative_data of a text model holds batches of "
+                        f"strings, received {type(value).__name__}")
+    return str(value)
+
+
 def _token_model(model: keras.Model, path: Path, sample_inputs: Any
-                 ) -> tuple[keras.Model, list[np.ndarray], dict[str, str]]:
+                 ) -> tuple[keras.Model, list[np.ndarray], dict[str, str], Any]:
     """The int32-id classifier inside a string model, sample ids made by the
     pure-Python tokenizer (checked against the model's TextVectorization),
-    and the tokenizer files to write beside ``path``."""
+    the tokenizer files to write beside ``path``, and the tokenizer."""
     from attention_zoo.data import tokenizer as tokenizer_module
     from attention_zoo.models.text import IDS_MODEL, as_text_tensor
 
@@ -415,7 +474,7 @@ def _token_model(model: keras.Model, path: Path, sample_inputs: Any
         f"{stem}.tokenizer.py": Path(tokenizer_module.__file__).read_text(
             encoding="utf-8"),
     }
-    return model.get_layer(IDS_MODEL), [ids], files
+    return model.get_layer(IDS_MODEL), [ids], files, tokenizer
 
 
 def _remove(path: Path) -> None:

@@ -2,7 +2,8 @@
 latency of Keras, LiteRT (float32, float16, int8) and ONNX Runtime, in one run.
 
 Usage:
-  python benchmarks/export_benchmark.py --cifar ZIP [--sst2-dev TSV] [--limit N]
+  python benchmarks/export_benchmark.py --cifar ZIP [--sst2 DIR] [--imdb TSV_GZ]
+      [--limit N]
 Prints a Markdown table (committed as benchmarks/export_benchmark.md).
 """
 
@@ -12,6 +13,7 @@ import argparse
 import os
 import platform
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,10 +47,9 @@ def _onnx_predict(path: Path, x: np.ndarray, name: str) -> tuple:
 
 
 def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
-          representative=None, tflite_batch: int | None = None) -> list[dict]:
+          representative=None) -> list[dict]:
     """Rows for one shipped model; ``ids_fn`` turns texts into token ids for
-    the mobile formats of text models. ``tflite_batch=1`` for models whose
-    TFLite form needs a static batch (recurrent layers)."""
+    the mobile formats of text models. TFLite files have a dynamic batch."""
     import tensorflow as tf
 
     rows = []
@@ -64,31 +65,47 @@ def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
         for label, kwargs in [("LiteRT float32", {}), ("LiteRT float16", {"quantize": "float16"}),
                               ("LiteRT int8", {"quantize": "int8",
                                                "representative_data": representative})]:
-            if kwargs.get("quantize") == "int8" and representative is None:
-                continue
             path = Path(tmp) / f"{label.split()[-1]}.tflite"
-            report = export.export(model, path, batch_size=tflite_batch, **kwargs)
-            p, latency = _tflite_predict(path, mobile_x, tflite_batch or 250)
+            started = time.perf_counter()
+            report = export.export(model, path, batch_size=None, **kwargs)
+            seconds = time.perf_counter() - started
+            p, latency = _tflite_predict(path, mobile_x, 250)
             rows.append({"format": label, "accuracy": float(np.mean(p.argmax(-1) == y)),
                          "bytes": report["file_bytes"], "latency_ms": latency,
                          "max_abs_error": report["max_abs_error"],
-                         "float_ops": report["ops"]["float_ops"]})
+                         "export_seconds": seconds, "float_ops": report["ops"]["float_ops"]})
         path = Path(tmp) / "model.onnx"
+        started = time.perf_counter()
         report = export.export(model, path, format="onnx", batch_size=None)
+        seconds = time.perf_counter() - started
         target = model if ids_fn is None else model.get_layer("token_classifier")
         p, latency = _onnx_predict(path, mobile_x, export.input_names(target)[0])
         rows.append({"format": "ONNX Runtime", "accuracy": float(np.mean(p.argmax(-1) == y)),
                      "bytes": report["file_bytes"], "latency_ms": latency,
-                     "max_abs_error": report["max_abs_error"]})
+                     "max_abs_error": report["max_abs_error"], "export_seconds": seconds})
     for row in rows:
         row["model"] = name
     return rows
 
 
+def bench_text(name: str, train, val) -> list[dict]:
+    from attention_zoo.data.tokenizer import Tokenizer
+
+    model = models.load(name)
+    config = model.get_layer("vectorize").get_config()
+    vocab = [str(t) for t in model.get_layer("vectorize").get_vocabulary()[2:]]
+    tokenizer = Tokenizer(vocab, config["output_sequence_length"], config.get("ngrams"))
+    pick = np.random.default_rng(0).choice(len(train), 256, replace=False)
+    return bench(name, model, val.texts, val.labels,
+                 ids_fn=lambda t: tokenizer(list(t)),
+                 representative=[[train.texts[i] for i in pick]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cifar", required=True)
-    parser.add_argument("--sst2-dev")
+    parser.add_argument("--sst2", help="folder with train.tsv and dev.tsv")
+    parser.add_argument("--imdb", help="IMDB train.tsv.gz (validation: seeded 10%%)")
     parser.add_argument("--limit", type=int, default=5000)
     args = parser.parse_args()
     rows = []
@@ -99,31 +116,28 @@ def main() -> None:
         x, y = val.images[:args.limit], val.labels[:args.limit]
         rows += bench("attn_cnn_cifar10", models.load("attn_cnn_cifar10"), x, y,
                       representative=[train.images[pick].astype("float32")])
-    if "attn_text_sst2" in shipped and args.sst2_dev:
-        from attention_zoo.data.tokenizer import Tokenizer
-
-        dev = data.text_tsv(args.sst2_dev)
-        model = models.load("attn_text_sst2")
-        vectorize = model.get_layer("vectorize").get_config()
-        vocab = [str(t) for t in model.get_layer("vectorize").get_vocabulary()[2:]]
-        tokenizer = Tokenizer(vocab, vectorize["output_sequence_length"],
-                              vectorize.get("ngrams"))
-        # A BiGRU converts with built-in ops only at a static batch size.
-        rows += bench("attn_text_sst2", model, dev.texts, dev.labels,
-                      ids_fn=lambda t: tokenizer(list(t)), tflite_batch=1)
+    if "attn_text_sst2" in shipped and args.sst2:
+        rows += bench_text("attn_text_sst2", data.text_tsv(Path(args.sst2) / "train.tsv"),
+                           data.text_tsv(Path(args.sst2) / "dev.tsv"))
+    if "attn_text_imdb" in shipped and args.imdb:
+        rows += bench_text("attn_text_imdb", *data.imdb(args.imdb))
     print(f"{platform.machine()}, {os.cpu_count()} cores; validation accuracy on "
           f"the splits of ../shared/data (CIFAR-10: last 500 per class, first "
-          f"{args.limit}; SST-2: dev); batch-1 latency, median of 50 calls\n")
-    print("| model | format | val accuracy | file MB | batch-1 ms | max abs error vs Keras |")
-    print("|---|---|---|---|---|---|")
+          f"{args.limit}; SST-2: dev; IMDB: seeded stratified 10% of train); "
+          f"TFLite files with a dynamic batch; batch-1 latency, median of 50 calls\n")
+    print("| model | format | val accuracy | file MB | batch-1 ms | max abs error vs Keras "
+          "| export s |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         size = f"{r['bytes'] / 1e6:.2f}" if r["bytes"] else "-"
         err = f"{r['max_abs_error']:.1e}" if "max_abs_error" in r else "-"
+        secs = f"{r['export_seconds']:.0f}" if "export_seconds" in r else "-"
         print(f"| {r['model']} | {r['format']} | {r['accuracy']:.4f} | {size} | "
-              f"{r['latency_ms']:.2f} | {err} |")
+              f"{r['latency_ms']:.2f} | {err} | {secs} |")
     for r in rows:
-        if r.get("float_ops"):
-            print(f"\n{r['model']} {r['format']}: ops computing in float: {r['float_ops']}")
+        if r["format"] == "LiteRT int8":
+            print(f"\n{r['model']} {r['format']}: ops computing in float: "
+                  f"{r['float_ops'] or 'none'}")
 
 
 if __name__ == "__main__":

@@ -151,3 +151,24 @@ def test_text_mobile_exports_take_ids_with_a_tokenizer(text_model, tmp_path, for
         got = export.run_tflite((tmp_path / name).read_bytes(), [ids[:1]])[0]
         want = text_model.predict(texts[:1], verbose=0)
         np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_bigru_text_model_converts_with_a_dynamic_batch_and_to_int8(tmp_path):
+    """The GRU loop is unrolled for a dynamic batch (no Flex tensor lists);
+    int8 is calibrated on token ids."""
+    from attention_zoo.models import AttnTextClassifier
+
+    vocabulary = ["good", "bad", "film", "not", "great", "dull"]
+    model = AttnTextClassifier(vocabulary=vocabulary, max_length=8, embed_dim=8,
+                               hidden=4, encoder="bigru")
+    texts = ["good film", "not a good film at all", "dull", "", "great great film",
+             "bad bad bad film not good either"]
+    report = export.export(model, tmp_path / "g.tflite", batch_size=None,
+                           sample_inputs=texts)
+    assert report["max_abs_error"] <= 1e-4
+    assert not any(op.startswith("Flex") or op == "DELEGATE"
+                   for op in report["ops"]["ops"])
+    int8 = export.export(model, tmp_path / "q.tflite", quantize="int8",
+                         representative_data=[texts], sample_inputs=texts)
+    assert int8["top1_agreement"] >= 0.5
+    assert "FULLY_CONNECTED" not in int8["ops"]["float_ops"]
