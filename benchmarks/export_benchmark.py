@@ -113,7 +113,9 @@ def main() -> None:
     if "attn_cnn_cifar10" in shipped:
         train, val = data.cifar10(args.cifar)
         pick = np.random.default_rng(0).choice(len(train), 256, replace=False)
-        x, y = val.images[:args.limit], val.labels[:args.limit]
+        keep = np.sort(np.random.default_rng(0).choice(
+            len(val), min(args.limit, len(val)), replace=False))  # every class
+        x, y = val.images[keep], val.labels[keep]
         rows += bench("attn_cnn_cifar10", models.load("attn_cnn_cifar10"), x, y,
                       representative=[train.images[pick].astype("float32")])
     if "attn_text_sst2" in shipped and args.sst2:
@@ -122,8 +124,8 @@ def main() -> None:
     if "attn_text_imdb" in shipped and args.imdb:
         rows += bench_text("attn_text_imdb", *data.imdb(args.imdb))
     print(f"{platform.machine()}, {os.cpu_count()} cores; validation accuracy on "
-          f"the splits of ../shared/data (CIFAR-10: last 500 per class, first "
-          f"{args.limit}; SST-2: dev; IMDB: seeded stratified 10% of train); "
+          f"the splits of ../shared/data (CIFAR-10: last 500 per class, a seeded "
+          f"sample of {args.limit}; SST-2: dev; IMDB: seeded stratified 10% of train); "
           f"TFLite files with a dynamic batch; batch-1 latency, median of 50 calls\n")
     print("| model | format | val accuracy | file MB | batch-1 ms | max abs error vs Keras "
           "| export s |")

@@ -14,6 +14,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np  # noqa: E402
 from attention_zoo import data, models, training  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def throughput(predict, x, batch: int) -> float:
@@ -34,8 +36,16 @@ def throughput(predict, x, batch: int) -> float:
     return len(x) / (time.perf_counter() - start)
 
 
+def _run_folder(name: str, runs: Path) -> Path:
+    """The card's ``--out`` (relative to the repository), else runs/NAME."""
+    words = shlex.split(models.card(name).get("command", ""))
+    if "--out" in words[:-1]:
+        return ROOT / words[words.index("--out") + 1]
+    return runs / name
+
+
 def time_to_accuracy(name: str, runs: Path) -> list[str]:
-    run = runs / name
+    run = _run_folder(name, runs)
     target = RESULTS / name
     if (run / "history.csv").is_file():
         target.mkdir(parents=True, exist_ok=True)

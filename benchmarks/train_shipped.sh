@@ -10,6 +10,6 @@ attention-zoo train attn_text --data $D/sst2/train.tsv --val-data $D/sst2/dev.ts
   --vocab-size 20000 --max-length 64 --epochs 3 --precision float32 \
   --class-names negative positive --ship attn_text_sst2
 attention-zoo train attn_text --data $D/imdb/train.tsv.gz --val-fraction 0.1 \
-  --out runs/attn_text_imdb --encoder bigru --text-attention additive \
-  --vocab-size 30000 --max-length 400 --epochs 2 --precision float32 \
-  --class-names negative positive --ship attn_text_imdb
+  --out runs/attn_text_imdb_ng3 --encoder none --text-attention additive \
+  --ngrams 3 --vocab-size 200000 --max-length 1200 --embed-dim 32 --epochs 4 \
+  --precision float32 --class-names negative positive --ship attn_text_imdb

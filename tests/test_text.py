@@ -187,3 +187,13 @@ def test_train_ship_and_predict_from_the_cli(tiny_tsv, tmp_path, monkeypatch, ca
     printed = capsys.readouterr().out
     assert "positive" in printed and "most attended:" in printed
     assert (tmp_path / "h.html").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", "tiny_text", "--data", str(tiny_tsv),
+                 "--val-fraction", "0.2"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["val_accuracy"] == pytest.approx(summary["val_accuracy"], abs=1e-3)
+    from attention_zoo import data
+    held_out = data.stratified_split(data.text_tsv(tiny_tsv), 0.2)[1]
+    assert evaluated["texts"] == len(held_out)
+    with pytest.raises(SystemExit, match="needs --data"):
+        main(["evaluate", "tiny_text"])

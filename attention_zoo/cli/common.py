@@ -1,0 +1,54 @@
+"""Helpers shared by the ``attention-zoo`` commands: argument types,
+model loading, class names."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+def jit_argument(value: str) -> bool | str:
+    lowered = value.lower()
+    if lowered in ("auto",):
+        return "auto"
+    if lowered in ("1", "true", "on", "yes"):
+        return True
+    if lowered in ("0", "false", "off", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected auto, on or off, received {value!r}")
+
+def attention_argument(value: str) -> str | None | list:
+    if value.lower() == "none":
+        return None
+    if "," in value:
+        return [None if v.lower() == "none" else v for v in value.split(",")]
+    return value
+
+def load_model(name_or_path: str):
+    import keras
+
+    import attention_zoo  # noqa: F401  (registers layers for loading)
+    from attention_zoo import models
+
+    if os.path.exists(name_or_path):
+        return keras.saving.load_model(name_or_path, safe_mode=True)
+    return models.load(name_or_path)
+
+def class_names(args: argparse.Namespace, classes: int) -> list[str]:
+    from attention_zoo import models
+
+    if not os.path.exists(args.model):
+        names = models.card(args.model).get("class_names")
+        if names and len(names) == classes:
+            return list(names)
+    return [str(i) for i in range(classes)]
+
+def per_class(data_set, n: int):
+    import numpy as np
+
+    index = np.concatenate([np.flatnonzero(data_set.labels == c)[:n]
+                            for c in range(len(data_set.class_names))])
+    return data_set.take(np.sort(index))

@@ -1,0 +1,137 @@
+"""The argument parser of every ``attention-zoo`` command."""
+
+from __future__ import annotations
+
+import argparse
+
+from attention_zoo.cli.common import attention_argument, jit_argument
+from attention_zoo.cli.train import cmd_train
+from attention_zoo.cli.tune import cmd_tune
+from attention_zoo.cli.use import (cmd_demo, cmd_evaluate, cmd_export, cmd_layers,
+                                  cmd_predict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attention-zoo",
+        description="Attention layers and attention models for Keras 3.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("layers",
+                       help="build a model from every layer, run it, print a table")
+    p.add_argument("--width", type=int, default=64,
+                   help="channels / features of the example inputs")
+    p.set_defaults(run=cmd_layers)
+
+    p = sub.add_parser("demo", help="the layer table, then every shipped model "
+                                    "on the repository's sample inputs")
+    p.add_argument("--out", default="demo_output",
+                   help="folder for attention plots and highlights")
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("train", help="train a zoo model")
+    p.add_argument("model", help="zoo model: attn_cnn or attn_text")
+    p.add_argument("--data", help="attn_cnn: image folder or zip (train/<class>/"
+                   "*.jpg), default keras.datasets.cifar10 (downloads); "
+                   "attn_text: label<TAB>text file, default keras.datasets.imdb")
+    p.add_argument("--out", required=True, help="run folder (resumes if present)")
+    p.add_argument("--recipe", help="training.RECIPES name (default: cifar10 "
+                                    "or text)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any recipe field, e.g. --set ema_momentum=0.999")
+    p.add_argument("--attention", type=attention_argument, default="cbam",
+                   help="feature-map layer name, 'none', or one per stage a,b,c")
+    p.add_argument("--width", type=int, nargs="+", default=[64, 256, 256])
+    p.add_argument("--stem-width", type=int, default=32)
+    p.add_argument("--precision", default="auto",
+                   choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--jit-compile", type=jit_argument, default="auto",
+                   help="auto, on or off")
+    p.add_argument("--val-per-class", type=int, default=500)
+    p.add_argument("--train-per-class", type=int,
+                   help="use only the first N training images of each class")
+    p.add_argument("--seed", type=int, default=0)
+    text = p.add_argument_group("attn_text")
+    text.add_argument("--val-data", help="a separate validation file (SST-2 dev)")
+    text.add_argument("--val-fraction", type=float, default=0.1,
+                      help="else hold out this stratified, seeded fraction")
+    text.add_argument("--encoder", default="bigru",
+                      choices=["bigru", "transformer", "none"])
+    text.add_argument("--text-attention", default="additive",
+                      choices=["pooling", "additive", "dot", "mha"])
+    text.add_argument("--vocab-size", type=int, default=20000)
+    text.add_argument("--max-length", type=int, default=128)
+    text.add_argument("--ngrams", type=int)
+    text.add_argument("--embed-dim", type=int, default=128)
+    text.add_argument("--hidden", type=int, default=64)
+    text.add_argument("--dropout", type=float, default=0.3)
+    text.add_argument("--class-names", nargs="+",
+                      help="label names in order, e.g. negative positive")
+    p.add_argument("--strategy", choices=["mirrored", "multiworker"],
+                   help="tf.distribute: local replicas, or the TF_CONFIG cluster")
+    p.add_argument("--ship", metavar="NAME",
+                   help="also write weights and model card to saved_models/NAME")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("evaluate", help="validation accuracy of a model")
+    p.add_argument("model", help="shipped model name or .keras file")
+    p.add_argument("--data", help="image folder or zip (default keras.datasets), "
+                                  "or a label<TAB>text file for a text model")
+    p.add_argument("--val-per-class", type=int, default=500)
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.add_argument("--val-fraction", type=float,
+                   help="text: evaluate the seeded stratified split that "
+                        "training held out (IMDB: 0.1); default the whole file")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images or texts, show attention")
+    p.add_argument("model", help="shipped model name or .keras file")
+    p.add_argument("inputs", nargs="+", help="image files, or texts for a text model")
+    p.add_argument("--top", type=int, default=3,
+                   help="classes (images) or most-attended tokens (texts) shown")
+    p.add_argument("--plot", help="write the attention maps here (PNG for "
+                                  "images, HTML for texts)")
+    p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("tune", help="KerasTuner search of a zoo model's hypermodel")
+    p.add_argument("model", help="attn_cnn or attn_text")
+    p.add_argument("--data", help="images: folder or zip; text: label<TAB>text file")
+    p.add_argument("--tuner", default="hyperband", choices=["random", "bayesian",
+                                                            "hyperband"])
+    p.add_argument("--max-trials", type=int, default=20,
+                   help="random/bayesian trials (hyperband: set by --max-epochs)")
+    p.add_argument("--max-epochs", type=int, default=9)
+    p.add_argument("--dir", required=True, help="search folder (resumes if present)")
+    p.add_argument("--subset", type=int, help="use this many training images")
+    p.add_argument("--val-per-class", type=int, default=500,
+                   help="images: validation = the last N of each class")
+    p.add_argument("--space", help='JSON narrowing the search space, e.g. '
+                                   '\'{"attention": ["se", "cbam"], "depth": 3}\'')
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--vocab-size", type=int, default=20000)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distributed", action="store_true",
+                   help="run as KerasTuner chief/worker (KERASTUNER_* variables)")
+    p.add_argument("--precision", default="auto",
+                   choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(run=cmd_tune)
+
+    p = sub.add_parser("export", help="export to SavedModel, TFLite or ONNX, verified")
+    p.add_argument("model", help="shipped model name or .keras file")
+    p.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx"])
+    p.add_argument("--quantize", choices=["float16", "int8"])
+    p.add_argument("--out", required=True, help="file (or folder for saved_model)")
+    p.add_argument("--data", help="int8: image folder or zip (label<TAB>text "
+                                  "file for a text model) to calibrate on")
+    p.add_argument("--calibration", type=int, default=256,
+                   help="int8: calibration images or texts")
+    p.add_argument("--dynamic-batch", action="store_true",
+                   help="a dynamic batch dimension instead of batch 1")
+    p.set_defaults(run=cmd_export)
+    return parser

@@ -1,0 +1,181 @@
+"""``attention-zoo train``: AttnCNN on images, AttnTextClassifier on texts;
+writes the run's model card and ships it on request."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from attention_zoo.cli.common import per_class
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import keras
+
+    trainers = {"attn_cnn": _train_images, "attn_text": _train_text}
+    if args.model not in trainers:
+        raise SystemExit(f"attention-zoo train: unknown model {args.model!r}; "
+                         f"known: {', '.join(trainers)}")
+    if args.strategy:
+        from attention_zoo import training
+
+        # MultiWorkerMirroredStrategy must exist before any TensorFlow work.
+        args.strategy = training.get_strategy(args.strategy)
+    keras.utils.set_random_seed(args.seed)
+    return trainers[args.model](args)
+
+
+def _recipe(args: argparse.Namespace, default: str):
+    from attention_zoo import training
+
+    changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                                 "learning_rate": args.lr}.items() if v is not None}
+    recipe = training.get_recipe(args.recipe or default, **changes)
+    return recipe.replace(**dict(_recipe_field(recipe, item) for item in args.set))
+
+
+def _recipe_field(recipe, item: str) -> tuple:
+    """``FIELD=VALUE`` of ``--set``, converted to the field's type."""
+    field, _, value = item.partition("=")
+    if not hasattr(recipe, field) or not value:
+        raise SystemExit(f"--set expects FIELD=VALUE with a recipe field "
+                         f"({', '.join(recipe.__dataclass_fields__)}), received {item!r}")
+    current = getattr(recipe, field)
+    if isinstance(current, bool):
+        return field, value.lower() in ("1", "true", "yes", "on")
+    return field, type(current)(value)
+
+
+def _finish(args: argparse.Namespace, result, recipe, model_name: str,
+            config: dict, data_text: str, train_size: int, extra: dict,
+            files: dict | None = None) -> int:
+    """Writes summary.json (the model card) and ships the model if asked."""
+    import dataclasses
+
+    from attention_zoo import __version__, training
+    from attention_zoo.models.cards import machine, ship
+
+    if not training.is_chief(args.strategy):
+        return 0  # workers of a multi-worker run leave the files to the chief
+    history = _history_csv(Path(args.out) / "history.csv")
+    seconds = history.get("epoch_seconds", [])
+    summary = {
+        "model": model_name, "config": config, "data": data_text,
+        "recipe": dataclasses.asdict(recipe),
+        "command": "attention-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "epochs": recipe.epochs,
+        "wall_seconds": round(sum(seconds), 1),
+        "train_examples_per_second": round(train_size * len(seconds)
+                                           / max(sum(seconds), 1e-9), 1),
+        "precision": result.precision, "jit_compile": result.jit_compile,
+        "machine": machine(),
+        "val_accuracy": None if result.val_accuracy is None
+        else round(result.val_accuracy, 4),
+        **extra,
+        "params": result.model.count_params(),
+        "package_version": __version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    if args.ship:
+        folder = ship(result.model, args.ship, summary, files=files)
+        print(f"shipped to {folder}")
+    return 0
+
+
+def _train_images(args: argparse.Namespace) -> int:
+    from attention_zoo import data, training
+    from attention_zoo.models import AttnCNN
+
+    train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
+    if args.train_per_class:
+        train_set = per_class(train_set, args.train_per_class)
+    print(f"data: {len(train_set)} training and {len(val_set)} validation images, "
+          f"{len(train_set.class_names)} classes")
+    recipe = _recipe(args, "cifar10")
+    train_ds = data.pipeline(train_set, recipe.batch_size, training=True,
+                             translate=recipe.translate, flip=recipe.flip,
+                             cutout=recipe.cutout, seed=args.seed)
+    val_ds = data.pipeline(val_set, 1000)
+    config = {"input_shape": [32, 32, 3], "num_classes": len(train_set.class_names),
+              "attention": args.attention, "width": list(args.width),
+              "stem_width": args.stem_width}
+    result = training.fit(lambda: AttnCNN(**config), train_ds, val_ds, recipe=recipe,
+                          out_dir=args.out, precision=args.precision,
+                          jit_compile=args.jit_compile, train_size=len(train_set),
+                          strategy=args.strategy)
+    plain = (None if result.val_accuracy is None
+             else round(training.evaluate(result.model, val_ds, tta=False), 4))
+    return _finish(args, result, recipe, "attn_cnn", config,
+                   f"{args.data or 'keras.datasets.cifar10'}: {len(train_set)} "
+                   f"training images; validation = last {args.val_per_class} "
+                   f"images of each class ({len(val_set)})", len(train_set),
+                   {"val_accuracy_without_tta": plain,
+                    "val_accuracy_reported": "with flip TTA" if recipe.tta
+                    else "without TTA"})
+
+
+def _train_text(args: argparse.Namespace) -> int:
+    from attention_zoo import data, training
+    from attention_zoo.data.text import build_vocabulary, write_vocabulary
+    from attention_zoo.models import AttnTextClassifier
+
+    if args.data is None:
+        train_set, val_set = data.imdb(None, args.val_fraction, args.seed)
+        source = "keras.datasets.imdb"
+    elif args.val_data:
+        train_set, val_set = data.text_tsv(args.data), data.text_tsv(args.val_data)
+        source = f"{args.data}; validation {args.val_data}"
+    else:
+        train_set, val_set = data.stratified_split(data.text_tsv(args.data),
+                                                   args.val_fraction, args.seed)
+        source = (f"{args.data}; validation = seeded stratified "
+                  f"{args.val_fraction:.0%} (seed {args.seed})")
+    classes = int(max(train_set.labels.max(), val_set.labels.max())) + 1
+    print(f"data: {len(train_set)} training and {len(val_set)} validation texts, "
+          f"{classes} classes")
+    vocabulary = build_vocabulary(train_set.texts, args.vocab_size, args.ngrams)
+    recipe = _recipe(args, "text")
+    config = {"num_classes": classes, "max_length": args.max_length,
+              "ngrams": args.ngrams, "encoder": args.encoder,
+              "attention": args.text_attention, "embed_dim": args.embed_dim,
+              "hidden": args.hidden, "dropout": args.dropout}
+    train_ds = data.text_pipeline(train_set, recipe.batch_size, training=True,
+                                  num_classes=classes, seed=args.seed)
+    val_ds = data.text_pipeline(val_set, 256, num_classes=classes)
+    result = training.fit(lambda: AttnTextClassifier(vocabulary=vocabulary, **config),
+                          train_ds, val_ds, recipe=recipe, out_dir=args.out,
+                          precision=args.precision, jit_compile=args.jit_compile,
+                          train_size=len(train_set), strategy=args.strategy)
+    write_vocabulary(vocabulary, Path(args.out) / "vocab.txt")
+    return _finish(args, result, recipe, "attn_text",
+                   {**config, "vocabulary": "vocab.txt"},
+                   f"{source}: {len(train_set)} training texts, {len(val_set)} "
+                   f"validation texts", len(train_set),
+                   {"vocabulary_size": len(vocabulary) + 2,
+                    "class_names": args.class_names or [str(i) for i in range(classes)]},
+                   files={"vocab.txt": Path(args.out) / "vocab.txt"})
+
+
+def _history_csv(path: Path) -> dict[str, list[float]]:
+    import csv
+
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    # A resumed run appends; keep the last row of each epoch.
+    by_epoch = {int(r["epoch"]): r for r in rows}
+    columns: dict[str, list[float]] = {}
+    for _, row in sorted(by_epoch.items()):
+        for key, value in row.items():
+            try:
+                columns.setdefault(key, []).append(float(value))
+            except (TypeError, ValueError):
+                pass
+    return columns
