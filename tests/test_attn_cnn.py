@@ -212,6 +212,33 @@ def test_one_cycle_schedule_shape():
     assert float(clone(60)) == pytest.approx(0.5)
 
 
+def test_weight_ema_warms_up():
+    """After 5 steps at momentum 0.99 the EMA follows the weights; Keras's
+    own EMA would still be 95% the initial weights."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    recipe = training.get_recipe("cifar10", epochs=1, learning_rate=0.1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    optimizer = training.make_optimizer(recipe, steps_per_epoch=5)
+    assert isinstance(optimizer, training.SGD) and optimizer.use_ema
+    optimizer.build(model.trainable_variables)
+    start = model.get_weights()[0].copy()
+    x, y = tf.ones((5, 4)), tf.fill((5, 1), 10.0)
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x) - y) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    raw = model.get_weights()[0]
+    ema = optimizer._model_variables_moving_average[0].numpy()
+    assert np.abs(ema - raw).max() < 0.5 * np.abs(start - raw).max()
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(optimizer))
+    assert type(restored) is training.SGD
+
+
 def test_recipes():
     assert training.get_recipe("cifar10", epochs=3).epochs == 3
     with pytest.raises(ValueError, match="Unknown recipe"):

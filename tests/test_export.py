@@ -61,7 +61,8 @@ def test_float16_and_int8(model, tmp_path):
     interpreter = Interpreter(model_path=str(tmp_path / "q.tflite"))
     assert interpreter.get_input_details()[0]["dtype"] == np.uint8
     assert interpreter.get_output_details()[0]["dtype"] == np.uint8
-    assert "float_ops" in int8["ops"]
+    # By default the attention path (gates: MUL) stays float, convolutions int8.
+    assert "MUL" in int8["ops"]["float_ops"] and "CONV_2D" not in int8["ops"]["float_ops"]
     assert int8["file_bytes"] < f16["file_bytes"] * 1.2
     with pytest.raises(ValueError, match="representative_data"):
         export.to_tflite(model, quantize="int8")
@@ -160,6 +161,7 @@ def test_bigru_text_model_converts_with_a_dynamic_batch_and_to_int8(tmp_path):
     int8 is calibrated on token ids."""
     from attention_zoo.models import AttnTextClassifier
 
+    keras.utils.set_random_seed(0)
     vocabulary = ["good", "bad", "film", "not", "great", "dull"]
     model = AttnTextClassifier(vocabulary=vocabulary, max_length=8, embed_dim=8,
                                hidden=4, encoder="bigru")
@@ -172,8 +174,9 @@ def test_bigru_text_model_converts_with_a_dynamic_batch_and_to_int8(tmp_path):
                    for op in report["ops"]["ops"])
     int8 = export.export(model, tmp_path / "q.tflite", quantize="int8",
                          representative_data=[texts], sample_inputs=texts)
-    # The attention score path stays float (export.SCORE_PATH_OPS), the
-    # matrix products are int8.
-    assert int8["top1_agreement"] == 1.0
+    # The attention score path stays float (export.SCORE_FLOAT_OPS), the
+    # matrix products are int8. (Untrained: probabilities near 0.5, so the
+    # error, not the argmax, is what is checked.)
+    assert int8["max_abs_error"] < 0.05
     assert "SOFTMAX" in int8["ops"]["float_ops"]
     assert "FULLY_CONNECTED" not in int8["ops"]["float_ops"]
