@@ -197,3 +197,10 @@ def test_train_ship_and_predict_from_the_cli(tiny_tsv, tmp_path, monkeypatch, ca
     assert evaluated["texts"] == len(held_out)
     with pytest.raises(SystemExit, match="needs --data"):
         main(["evaluate", "tiny_text"])
+    report_path = tmp_path / "t8.tflite"
+    assert main(["export", "tiny_text", "--format", "tflite", "--quantize", "int8",
+                 "--data", str(tiny_tsv), "--dynamic-batch", "--out",
+                 str(report_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quantize"] == "int8" and "SOFTMAX" in report["ops"]["float_ops"]
+    assert (tmp_path / "t8.tokenizer.py").is_file()
