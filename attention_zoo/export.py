@@ -141,15 +141,15 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
             converter.representative_dataset = calibration
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-            if model.inputs[0].dtype.startswith("float"):
+            float_input = model.inputs[0].dtype.startswith("float")
+            if float_input:
                 converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.uint8
-        try:
-            if quantize == "int8" and float_ops is None:
+            if float_ops is None:
                 float_ops = default_float_ops(model)
+        try:
             if quantize == "int8" and float_ops:
-                return _selective_int8(converter, float_ops,
-                                       model.inputs[0].dtype.startswith("float"))
+                return _selective_int8(converter, float_ops, float_input)
             return converter.convert()
         except Exception as error:  # ConverterError lives in a private module
             raise ValueError(
@@ -565,10 +565,14 @@ def _tflite(model, tmp, batch_size, quantize, representative_data, inputs, names
     flatbuffer = to_tflite(model, batch_size, quantize, representative_data, float_ops)
     tmp.write_bytes(flatbuffer)
     chunks = _batches(inputs, batch_size or len(inputs[0]))
+
+    def run_all(**options: Any) -> tuple:
+        runner = Interpreter(model_content=flatbuffer, **options).get_signature_runner()
+        return runner, [run_signature(runner, chunk, names) for chunk in chunks]
+
     xnnpack = True
     try:
-        runner = Interpreter(model_content=flatbuffer).get_signature_runner()
-        outputs = [run_signature(runner, chunk, names) for chunk in chunks]
+        runner, outputs = run_all()
     except RuntimeError as error:
         # XNNPACK refuses some int8 graphs with float islands at prepare
         # time; LiteRT's built-in kernels still run them.
@@ -577,10 +581,8 @@ def _tflite(model, tmp, batch_size, quantize, representative_data, inputs, names
         from ai_edge_litert.interpreter import OpResolverType
 
         xnnpack = False
-        runner = Interpreter(
-            model_content=flatbuffer, experimental_op_resolver_type=(
-                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)).get_signature_runner()
-        outputs = [run_signature(runner, chunk, names) for chunk in chunks]
+        runner, outputs = run_all(experimental_op_resolver_type=(
+            OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
     got = [np.concatenate(parts) for parts in zip(*outputs)]
     details = runner.get_input_details()
     one = {n: _quantize(np.asarray(x[:1]), details[n]) for n, x in zip(names, inputs)}
