@@ -28,16 +28,13 @@ def _latency_ms(fn) -> float:
 
 
 def _tflite_predict(path: Path, x: np.ndarray, chunk: int) -> tuple:
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_content=path.read_bytes(), num_threads=os.cpu_count()
-                         ).get_signature_runner()
-    outputs = [export.run_signature(runner, [x[i:i + chunk]])[0]
-               for i in range(0, len(x), chunk)]
+    runner, outputs, _ = export.run_tflite_batches(
+        path.read_bytes(), [[x[i:i + chunk]] for i in range(0, len(x), chunk)],
+        num_threads=os.cpu_count())
     name = next(iter(runner.get_input_details()))
-    detail = runner.get_input_details()[name]
-    one = export._quantize(x[:1], detail)
-    return np.concatenate(outputs), _latency_ms(lambda: runner(**{name: one}))
+    one = export._quantize(x[:1], runner.get_input_details()[name])
+    return (np.concatenate([out[0] for out in outputs]),
+            _latency_ms(lambda: runner(**{name: one})))
 
 
 def _onnx_predict(path: Path, x: np.ndarray, name: str) -> tuple:

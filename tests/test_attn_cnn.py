@@ -278,7 +278,7 @@ def _train_command(data_path: Path, out: Path, epochs: int) -> list[str]:
 
 
 def test_training_killed_mid_way_resumes_without_losing_epochs(tiny_zip, tmp_path):
-    out, epochs = tmp_path / "run", 40
+    out, epochs = tmp_path / "run", 12
     env = {**os.environ, "ATTENTION_ZOO_CACHE": str(tmp_path / "cache")}
     process = subprocess.Popen(_train_command(tiny_zip, out, epochs), env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -81,7 +81,7 @@ def test_a_wrong_export_fails_loudly_and_leaves_nothing(model, tmp_path, monkeyp
     ({"format": "onnx", "quantize": "int8"}, ValueError, "format=.tflite. only"),
     ({"batch_size": 4}, ValueError, "batch_size must be 1"),
     ({"float_ops": ["SOFTMAX"]}, ValueError, "quantize='int8' only"),
-    ({"quantize": "int8", "float_ops": "SOFTMAX"}, TypeError, "list of TFLite op"),
+    ({"quantize": "int8", "float_ops": "SOFTMAX"}, TypeError, "list of names"),
 ])
 def test_bad_arguments(model, tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -174,9 +174,11 @@ def test_bigru_text_model_converts_with_a_dynamic_batch_and_to_int8(tmp_path):
                    for op in report["ops"]["ops"])
     int8 = export.export(model, tmp_path / "q.tflite", quantize="int8",
                          representative_data=[texts], sample_inputs=texts)
-    # The attention score path stays float (export.SCORE_FLOAT_OPS), the
-    # matrix products are int8. (Untrained: probabilities near 0.5, so the
-    # error, not the argmax, is what is checked.)
+    # The attention layer stays float (export.default_float_layers), the GRU
+    # is int8. (Untrained: probabilities near 0.5, so the error, not the
+    # argmax, is what is checked.)
     assert int8["max_abs_error"] < 0.05
+    assert export.default_float_layers(model.get_layer("token_classifier")) == (
+        "token_attention",)
     assert "SOFTMAX" in int8["ops"]["float_ops"]
-    assert "FULLY_CONNECTED" not in int8["ops"]["float_ops"]
+    assert "LOGISTIC" not in int8["ops"]["float_ops"]
