@@ -609,8 +609,9 @@ def _token_model(model: keras.Model, path: Path, sample_inputs: Any
     vocabulary = [str(t) for t in vectorize.get_vocabulary()[2:]]
     ngrams = config.get("ngrams")
     ngrams = max(ngrams) if isinstance(ngrams, (list, tuple)) else ngrams
+    truncating = config.get("truncating", "post")
     tokenizer = tokenizer_module.Tokenizer(vocabulary, config["output_sequence_length"],
-                                           ngrams)
+                                           ngrams, truncating)
     texts = list(sample_inputs) if sample_inputs is not None else SAMPLE_TEXTS
     ids = tokenizer(texts)
     if not np.array_equal(ids, np.asarray(vectorize(as_text_tensor(texts)))):
@@ -621,7 +622,7 @@ def _token_model(model: keras.Model, path: Path, sample_inputs: Any
         f"{stem}.vocab.txt": "".join(f"{t}\n" for t in vocabulary),
         f"{stem}.tokenizer.json": json.dumps({
             "vocabulary": f"{stem}.vocab.txt", "max_length": tokenizer.max_length,
-            "ngrams": ngrams}, indent=2) + "\n",
+            "ngrams": ngrams, "truncating": truncating}, indent=2) + "\n",
         f"{stem}.tokenizer.py": Path(tokenizer_module.__file__).read_text(
             encoding="utf-8"),
     }

@@ -158,15 +158,16 @@ def test_text_mobile_exports_take_ids_with_a_tokenizer(text_model, tmp_path, for
 
 def test_bigru_text_model_converts_with_a_dynamic_batch_and_to_int8(tmp_path):
     """The GRU loop is unrolled for a dynamic batch (no Flex tensor lists);
-    int8 is calibrated on token ids."""
+    int8 is calibrated on token ids; the exported tokenizer keeps the last
+    tokens like the model (export checks them equal)."""
     from attention_zoo.models import AttnTextClassifier
 
     keras.utils.set_random_seed(0)
     vocabulary = ["good", "bad", "film", "not", "great", "dull"]
     model = AttnTextClassifier(vocabulary=vocabulary, max_length=8, embed_dim=8,
-                               hidden=4, encoder="bigru")
+                               hidden=4, encoder="bigru", truncating="pre")
     texts = ["good film", "not a good film at all", "dull", "", "great great film",
-             "bad bad bad film not good either"]
+             "bad bad bad film not good either, dull dull and not great"]
     report = export.export(model, tmp_path / "g.tflite", batch_size=None,
                            sample_inputs=texts)
     assert report["max_abs_error"] <= 1e-4
@@ -182,3 +183,5 @@ def test_bigru_text_model_converts_with_a_dynamic_batch_and_to_int8(tmp_path):
         "token_attention",)
     assert "SOFTMAX" in int8["ops"]["float_ops"]
     assert "LOGISTIC" not in int8["ops"]["float_ops"]
+    config = json.loads((tmp_path / "q.tokenizer.json").read_text())
+    assert config["truncating"] == "pre"

@@ -131,6 +131,8 @@ def test_bad_inputs_get_a_prediction_or_a_clear_error(vocabulary):
     ({"attention": "cbam"}, "attention must be"),
     ({"vocabulary": None}, "needs a vocabulary"),
     ({"num_classes": 1}, "num_classes"),
+    ({"truncating": "middle"}, "truncating must be one of"),
+    ({"truncating": "pre", "ngrams": 2}, "does not combine with ngrams"),
 ])
 def test_bad_arguments(vocabulary, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -145,6 +147,26 @@ def test_string_model_saves_and_loads_safely(vocabulary, tmp_path):
     texts = ["a gripping film", "dull, boring plot"]
     np.testing.assert_allclose(loaded.predict(texts, verbose=0),
                                model.predict(texts, verbose=0), rtol=1e-6)
+
+
+def test_truncating_pre_keeps_the_last_tokens(tmp_path):
+    from attention_zoo.data.tokenizer import Tokenizer
+
+    vocabulary = ["the", "film", "was", "dull", "but", "ending", "great"]
+    model = AttnTextClassifier(vocabulary=vocabulary, max_length=4, truncating="pre",
+                               embed_dim=8, hidden=4)
+    texts = ["The film was dull but the ending was GREAT", "great film", ""]
+    explained = inspect.explain_text(model, texts)
+    assert [t for t, _ in explained[0]] == ["the", "ending", "was", "great"]
+    assert [t for t, _ in explained[1]] == ["great", "film"] and explained[2] == []
+    ids = np.asarray(model.get_layer("vectorize")(keras.ops.convert_to_tensor(texts)))
+    np.testing.assert_array_equal(ids, Tokenizer(vocabulary, 4, truncating="pre")(texts))
+    np.testing.assert_array_equal(Tokenizer(vocabulary, 4)(texts[:1])[0], [2, 3, 4, 5])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(texts, verbose=0),
+                               model.predict(texts, verbose=0), rtol=1e-6)
+    assert loaded.get_layer("vectorize").get_config()["truncating"] == "pre"
 
 
 def test_explain_text_weights_cover_real_tokens(vocabulary, tmp_path):

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--vocab-size", type=int, default=20000)
     text.add_argument("--max-length", type=int, default=128)
     text.add_argument("--ngrams", type=int)
+    text.add_argument("--truncating", default="post", choices=["post", "pre"],
+                      help="keep the first (post) or last (pre) --max-length "
+                           "tokens of longer texts")
     text.add_argument("--embed-dim", type=int, default=128)
     text.add_argument("--hidden", type=int, default=64)
     text.add_argument("--dropout", type=float, default=0.3)

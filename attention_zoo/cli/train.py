@@ -142,7 +142,8 @@ def _train_text(args: argparse.Namespace) -> int:
     vocabulary = build_vocabulary(train_set.texts, args.vocab_size, args.ngrams)
     recipe = _recipe(args, "text")
     config = {"num_classes": classes, "max_length": args.max_length,
-              "ngrams": args.ngrams, "encoder": args.encoder,
+              "ngrams": args.ngrams, "truncating": args.truncating,
+              "encoder": args.encoder,
               "attention": args.text_attention, "embed_dim": args.embed_dim,
               "hidden": args.hidden, "dropout": args.dropout}
     train_ds = data.text_pipeline(train_set, recipe.batch_size, training=True,

@@ -1,6 +1,7 @@
 """A pure-Python tokenizer that reproduces the text models' in-model
 ``TextVectorization`` (``attention_zoo.data.text.standardize``, whitespace
-split, optional n-grams, vocabulary lookup, pad/truncate), for TFLite and
+split, optional n-grams, vocabulary lookup, pad, truncate at the end or
+the start), for TFLite and
 ONNX exports that take int32 token ids.
 
 This file has no dependency beyond NumPy and is copied next to exported
@@ -33,14 +34,20 @@ def standardize(text: str | bytes) -> str:
 
 class Tokenizer:
     """Texts to ``(batch, max_length)`` int32 ids: 0 pads, 1 is out of
-    vocabulary, ``vocabulary[i]`` is id ``i + 2``."""
+    vocabulary, ``vocabulary[i]`` is id ``i + 2``. ``truncating="post"``
+    keeps the first ``max_length`` tokens of a longer text, ``"pre"`` the
+    last."""
 
     def __init__(self, vocabulary: Sequence[str], max_length: int,
-                 ngrams: int | None = None) -> None:
+                 ngrams: int | None = None, truncating: str = "post") -> None:
+        if truncating not in ("post", "pre"):
+            raise ValueError(f"truncating must be 'post' or 'pre', received "
+                             f"{truncating!r}")
         self.vocabulary = list(vocabulary)
         self.index = {token: i + 2 for i, token in enumerate(self.vocabulary)}
         self.max_length = int(max_length)
         self.ngrams = ngrams
+        self.truncating = truncating
 
     @classmethod
     def from_files(cls, config_path: str | Path) -> "Tokenizer":
@@ -48,7 +55,8 @@ class Tokenizer:
         config = json.loads(config_path.read_text(encoding="utf-8"))
         vocab_file = config_path.parent / config["vocabulary"]
         vocabulary = vocab_file.read_text(encoding="utf-8").split("\n")[:-1]
-        return cls(vocabulary, config["max_length"], config.get("ngrams"))
+        return cls(vocabulary, config["max_length"], config.get("ngrams"),
+                   config.get("truncating", "post"))
 
     def tokens(self, text: str | bytes) -> list[str]:
         words = [w for w in _WHITESPACE.split(standardize(text)) if w]
@@ -64,6 +72,7 @@ class Tokenizer:
         ids = np.zeros((len(texts), self.max_length), np.int32)
         for row, text in enumerate(texts):
             found = [self.index.get(t, OOV) for t in self.tokens(text)]
-            found = found[:self.max_length]
+            found = (found[-self.max_length:] if self.truncating == "pre"
+                     else found[:self.max_length])
             ids[row, :len(found)] = found
         return ids
