@@ -142,6 +142,12 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, received "
                          f"{quantize!r}")
+    if float_layers:
+        known = {layer.name for layer in model._flatten_layers()}
+        unknown = sorted(set(float_layers) - known)
+        if unknown:
+            raise ValueError(f"float_layers names no layer of {model.name}: "
+                             f"{unknown}; its layers: {sorted(known)}")
     if quantize == "int8" and representative_data is None:
         raise ValueError("int8 quantization needs representative_data: "
                          "batches of inputs such as training images")

@@ -82,6 +82,7 @@ def test_a_wrong_export_fails_loudly_and_leaves_nothing(model, tmp_path, monkeyp
     ({"batch_size": 4}, ValueError, "batch_size must be 1"),
     ({"float_ops": ["SOFTMAX"]}, ValueError, "quantize='int8' only"),
     ({"quantize": "int8", "float_ops": "SOFTMAX"}, TypeError, "list of names"),
+    ({"quantize": "int8", "float_layers": ["nope"]}, ValueError, "names no layer"),
 ])
 def test_bad_arguments(model, tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
