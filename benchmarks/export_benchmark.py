@@ -32,13 +32,13 @@ def _tflite_predict(path: Path, x: np.ndarray, chunk: int) -> tuple:
         path.read_bytes(), [[x[i:i + chunk]] for i in range(0, len(x), chunk)],
         num_threads=os.cpu_count())
     name = next(iter(runner.get_input_details()))
-    one = export._quantize(x[:1], runner.get_input_details()[name])
+    one = export.quantize_input(x[:1], runner.get_input_details()[name])
     return (np.concatenate([out[0] for out in outputs]),
             _latency_ms(lambda: runner(**{name: one})))
 
 
 def _onnx_predict(path: Path, x: np.ndarray, name: str) -> tuple:
-    run = export._onnx_runner(path)
+    run = export.onnx_runner(path)
     p = np.concatenate([run({name: x[i:i + 250]})[0] for i in range(0, len(x), 250)])
     return p, _latency_ms(lambda: run({name: x[:1]}))
 
