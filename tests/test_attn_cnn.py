@@ -185,14 +185,14 @@ def test_translate_moves_pixels_by_at_most_the_pad():
 # ------------------------------------------------------- precision and XLA --
 
 def test_auto_precision_and_xla(monkeypatch):
-    monkeypatch.setattr(training, "has_gpu", lambda: True)
+    monkeypatch.setattr(training.policy, "has_gpu", lambda: True)
     assert training.choose_precision("auto")[0] == "mixed_float16"
     assert training.choose_jit("auto")[0] is True
-    monkeypatch.setattr(training, "has_gpu", lambda: False)
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(training.policy, "has_gpu", lambda: False)
+    monkeypatch.setattr(training.policy, "cpu_has_bf16", lambda: True)
     assert training.choose_precision("auto")[0] == "mixed_bfloat16"
     assert training.choose_jit("auto")[0] is False
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(training.policy, "cpu_has_bf16", lambda: False)
     assert training.choose_precision("auto")[0] == "float32"
     assert training.choose_precision("mixed_float16") == ("mixed_float16", "forced")
     assert training.choose_jit(True) == (True, "forced")

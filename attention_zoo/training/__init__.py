@@ -1,0 +1,191 @@
+"""Training: precision and XLA policy, recipes, callbacks, checkpoint/resume.
+
+``fit(build, train, val, recipe=...)`` builds the model under the chosen
+precision policy, compiles it with the recipe's optimizer, and trains with a
+progress bar, TensorBoard logs, a checkpoint every epoch and automatic resume
+from the last finished epoch when ``out_dir`` holds an interrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from attention_zoo.training.callbacks import AtomicCheckpoint, Throughput, save_atomically
+from attention_zoo.training.distribute import (STRATEGIES, fit_multiworker, get_strategy,
+                                               is_chief, is_multiworker)
+from attention_zoo.training.policy import (PRECISIONS, choose_jit, choose_precision,
+                                           cpu_has_bf16, has_gpu)
+from attention_zoo.training.recipes import (RECIPES, SGD, AdamW, OneCycle, Recipe,
+                                            SparseSmoothedCrossentropy, get_recipe,
+                                            make_optimizer)
+
+__all__ = ["fit", "evaluate", "predict", "FitResult", "Recipe", "RECIPES", "get_recipe",
+           "OneCycle", "SGD", "AdamW", "SparseSmoothedCrossentropy", "make_optimizer",
+           "AtomicCheckpoint", "Throughput", "save_atomically", "PRECISIONS",
+           "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "STRATEGIES",
+           "get_strategy", "is_chief", "is_multiworker", "fit_multiworker"]
+
+
+@dataclass
+class FitResult:
+    model: keras.Model
+    history: dict[str, list[float]]
+    precision: str
+    jit_compile: bool
+    wall_seconds: float
+    initial_epoch: int
+    val_accuracy: float | None
+
+
+def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = None,
+        recipe: str | Recipe = "cifar10", out_dir: str | os.PathLike | None = None,
+        precision: str = "auto", jit_compile: bool | str = "auto",
+        train_size: int | None = None, verbose: int | str = "auto",
+        strategy: Any = None, log: Callable[[str], None] = print) -> FitResult:
+    """Trains a model with a recipe.
+
+    Args:
+        build: a function that builds the (uncompiled) model; it is called
+            under the chosen dtype policy. A built ``keras.Model`` is trained
+            as it is (its dtype policy was fixed when it was built), so then
+            ``precision`` must be ``"auto"``.
+        train, val: ``tf.data`` datasets of ``(x, one-hot y)`` batches (see
+            ``attention_zoo.data.pipeline``).
+        recipe: a name in ``RECIPES`` or a ``Recipe``.
+        out_dir: where checkpoints (``last.keras``, every epoch), the backup
+            for resume, TensorBoard logs, ``history.csv`` and the final
+            ``model.keras`` go. A directory holding an interrupted run resumes
+            it from its last finished epoch.
+        precision: ``"auto"``, ``"float32"``, ``"mixed_float16"``,
+            ``"mixed_bfloat16"``.
+        jit_compile: ``"auto"``, True or False.
+        train_size: examples per epoch (for images/s); inferred if None.
+        strategy: None, ``"mirrored"``, ``"multiworker"`` or a
+            ``tf.distribute.Strategy``; ``train`` batches are global batches.
+            Create a multi-worker strategy at program start (``get_strategy(
+            "multiworker")``) and pass it: TensorFlow refuses to create it
+            after other work. Under it a custom loop replaces
+            ``model.fit`` (keras-team/keras#20585) and only the chief writes
+            files; it has no per-epoch resume.
+    """
+    recipe = get_recipe(recipe)
+    policy, policy_why = choose_precision(precision)
+    use_xla, xla_why = choose_jit(jit_compile)
+    if isinstance(build, keras.Model):
+        if precision != "auto":
+            raise ValueError("precision applies when fit() builds the model; "
+                             "pass a function that builds it, or build it under "
+                             "keras.config.set_dtype_policy yourself")
+        policy, policy_why = build.dtype_policy.name, "the model's own"
+    strategy = get_strategy(strategy)
+    log(f"precision: {policy} ({policy_why}); XLA: {'on' if use_xla else 'off'} "
+        f"({xla_why}); strategy: {type(strategy).__name__ if strategy else 'none'}")
+
+    steps = int(train.cardinality()) if hasattr(train, "cardinality") else -1
+    if steps <= 0:
+        raise ValueError("train must be a finite, batched tf.data.Dataset")
+    train_size = train_size or steps * recipe.batch_size
+
+    out = Path(out_dir) if out_dir is not None else None
+    callbacks: list[keras.callbacks.Callback] = [Throughput(train_size)]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        # The backup goes last: once it says an epoch is done, that epoch's
+        # log row and checkpoint are already on disk.
+        callbacks += [
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+            keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
+            AtomicCheckpoint(out / "last.keras"),
+            keras.callbacks.BackupAndRestore(str(out / "backup"),
+                                             double_checkpoint=True),
+        ]
+        initial = _finished_epochs(out)
+        if initial:
+            log(f"resuming from {out / 'backup'}: {initial} of {recipe.epochs} "
+                f"epochs already done")
+    else:
+        initial = 0
+
+    def build_under_policy() -> keras.Model:
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            return build if isinstance(build, keras.Model) else build()
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+    start = time.perf_counter()
+    if is_multiworker(strategy):
+        model, logged = fit_multiworker(strategy, build_under_policy, train, recipe,
+                                         steps, verbose)
+        out = out if is_chief(strategy) else None
+    else:
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = build_under_policy()
+            model.compile(optimizer=make_optimizer(recipe, steps),
+                          loss=keras.losses.CategoricalCrossentropy(
+                              label_smoothing=recipe.label_smoothing),
+                          metrics=["accuracy"], jit_compile=use_xla)
+        logged = model.fit(train, validation_data=val, epochs=recipe.epochs,
+                           callbacks=callbacks, verbose=verbose).history
+    wall = time.perf_counter() - start
+    val_accuracy = None
+    if val is not None and is_multiworker(strategy):
+        log("validation skipped under MultiWorkerMirroredStrategy: evaluate the "
+            "saved model (attention-zoo evaluate) on one process")
+    elif val is not None:
+        val_accuracy = evaluate(model, val, tta=recipe.tta)
+        log(f"validation accuracy{' (flip TTA)' if recipe.tta else ''}: "
+            f"{val_accuracy:.4f}")
+    if out is not None:
+        save_atomically(model, out / "model.keras")
+        (out / "result.json").write_text(json.dumps({
+            "precision": policy, "jit_compile": use_xla, "recipe":
+            dataclasses.asdict(recipe), "wall_seconds_this_process": wall,
+            "initial_epoch": initial, "val_accuracy": val_accuracy}, indent=2))
+    return FitResult(model, dict(logged), policy, use_xla, wall, initial,
+                     val_accuracy)
+
+
+def _finished_epochs(out: Path) -> int:
+    meta = out / "backup" / "training_metadata.json"
+    if not meta.is_file():
+        return 0
+    try:
+        return int(json.loads(meta.read_text())["epoch"])  # epochs completed
+    except (ValueError, KeyError, json.JSONDecodeError):
+        return 0
+
+
+# --------------------------------------------------------------- evaluate --
+
+def predict(model: keras.Model, data: Any, tta: bool = False) -> np.ndarray:
+    """Class probabilities for a dataset of ``x`` or ``(x, y)`` batches; with
+    ``tta`` the mean over each image and its mirror image."""
+    from keras import ops
+
+    images = data.map(lambda x, *_: x)
+    probabilities = model.predict(images, verbose=0)
+    if tta:
+        mirrored = model.predict(images.map(lambda x: ops.flip(x, axis=2)),
+                                 verbose=0)
+        probabilities = (probabilities + mirrored) / 2.0
+    return probabilities
+
+
+def evaluate(model: keras.Model, data: Any, tta: bool = False) -> float:
+    """Top-1 accuracy on ``(x, y)`` batches (``y`` one-hot or integer)."""
+    labels = np.concatenate([np.asarray(y) for _, y in data])
+    if labels.ndim == 2:
+        labels = labels.argmax(-1)
+    return float(np.mean(predict(model, data, tta).argmax(-1) == labels))

@@ -1,0 +1,103 @@
+"""tf.distribute: strategies by name, the chief, and the custom training loop
+that multi-worker training needs with Keras 3."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+
+from attention_zoo.training.recipes import Recipe, make_optimizer
+
+STRATEGIES = ("mirrored", "multiworker")
+
+
+def get_strategy(strategy: Any) -> Any:
+    """None, ``"mirrored"`` (all local GPUs, or the CPU), ``"multiworker"``
+    (``TF_CONFIG`` names the cluster) or a ``tf.distribute.Strategy``."""
+    import tensorflow as tf
+
+    if strategy is None or isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if strategy == "multiworker":
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            raise RuntimeError(
+                "MultiWorkerMirroredStrategy must be created before any other "
+                "TensorFlow work: call attention_zoo.training.get_strategy("
+                "'multiworker') at program start and pass the result") from error
+    raise ValueError(f"strategy must be None, one of {STRATEGIES} or a "
+                     f"tf.distribute.Strategy, received {strategy!r}")
+
+
+def is_multiworker(strategy: Any) -> bool:
+    """True for a MultiWorkerMirroredStrategy, whose training needs
+    ``fit_multiworker`` instead of ``model.fit``."""
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy: Any = None) -> bool:
+    """True on the process that writes files: always without a multi-worker
+    strategy; otherwise the "chief" task, or worker 0 when there is none."""
+    if not is_multiworker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def fit_multiworker(strategy: Any, build: Callable[[], keras.Model], train: Any,
+                     recipe: Recipe, steps: int, verbose: int | str) -> tuple:
+    """Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy
+    (keras-team/keras#20585); this loop runs the recipe's step through
+    ``strategy.run`` on a distributed dataset instead."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    batches = strategy.experimental_distribute_dataset(train.with_options(options))
+    with strategy.scope():
+        model = build()
+        optimizer = make_optimizer(recipe, steps)
+        optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            per_example = keras.losses.categorical_crossentropy(
+                y, p, label_smoothing=recipe.label_smoothing)
+            loss = tf.nn.compute_average_loss(per_example,
+                                              global_batch_size=recipe.batch_size)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def distributed_step(x: Any, y: Any) -> Any:
+        losses = strategy.run(step, args=(x, y))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    history: dict[str, list[float]] = {"loss": []}
+    show = verbose not in (0, False) and is_chief(strategy)
+    for epoch in range(recipe.epochs):
+        bar = keras.utils.Progbar(steps) if show else None
+        total, count = 0.0, 0
+        for x, y in batches:
+            loss = float(distributed_step(x, y))
+            total, count = total + loss, count + 1
+            if bar is not None:
+                bar.add(1, [("loss", loss)])
+        history["loss"].append(total / max(count, 1))
+    if recipe.ema:
+        optimizer.finalize_variable_values(model.trainable_variables)
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    return model, history
