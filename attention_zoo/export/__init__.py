@@ -49,6 +49,9 @@ class ExportError(RuntimeError):
 
 def _sample_inputs(model: keras.Model, samples: Any, count: int = 8) -> list[np.ndarray]:
     if samples is not None:
+        if isinstance(samples, (list, tuple)) and samples and all(
+                isinstance(t, (str, bytes)) for t in samples):
+            return [np.array(samples, dtype=object)]  # texts: one string input
         arrays = samples if isinstance(samples, (list, tuple)) else [samples]
         return [np.asarray(a) for a in arrays]
     rng = np.random.default_rng(0)
