@@ -239,6 +239,37 @@ def test_weight_ema_warms_up():
     assert type(restored) is training.SGD
 
 
+def test_test_time_augmentation_views(tiny_zip, tmp_path, capsys):
+    from attention_zoo.cli import main
+
+    keras.utils.set_random_seed(0)
+    model = AttnCNN(**TINY)
+    _, val = data.cifar10(tiny_zip, val_per_class=2)
+    batches = data.pipeline(val, 8)
+    x = val.images.astype("float32")
+
+    def mean_flip(images):
+        return (model.predict(images, verbose=0)
+                + model.predict(images[:, :, ::-1], verbose=0)) / 2
+
+    def shift(dy, dx):
+        padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        return padded[:, 1 + dy:33 + dy, 1 + dx:33 + dx]
+
+    np.testing.assert_allclose(training.predict(model, batches, tta="flip"), mean_flip(x),
+                               atol=1e-5)
+    want = 0.5 * mean_flip(x) + 0.25 * mean_flip(shift(-1, -1)) + 0.25 * mean_flip(shift(1, 1))
+    np.testing.assert_allclose(training.predict(model, batches, tta="flip_translate"),
+                               want, atol=1e-5)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        training.predict(model, batches, tta="rotate")
+    model.save(tmp_path / "m.keras")
+    assert main(["evaluate", str(tmp_path / "m.keras"), "--data", str(tiny_zip),
+                 "--val-per-class", "2", "--tta", "flip_translate"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["tta"] == "flip_translate" and 0.0 <= report["val_accuracy"] <= 1.0
+
+
 def test_recipes():
     assert training.get_recipe("cifar10", epochs=3).epochs == 3
     with pytest.raises(ValueError, match="Unknown recipe"):

@@ -84,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="image folder or zip (default keras.datasets), "
                                   "or a label<TAB>text file for a text model")
     p.add_argument("--val-per-class", type=int, default=500)
-    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.add_argument("--tta", nargs="?", const="flip", default=False,
+                   choices=["flip", "flip_translate"],
+                   help="test-time augmentation: flip (the default of --tta) or "
+                        "flip_translate (also 1-pixel shifts)")
     p.add_argument("--val-fraction", type=float,
                    help="text: evaluate the seeded stratified split that "
                         "training held out (IMDB: 0.1); default the whole file")

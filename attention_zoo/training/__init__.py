@@ -33,7 +33,7 @@ __all__ = ["fit", "evaluate", "predict", "FitResult", "Recipe", "RECIPES", "get_
            "OneCycle", "SGD", "AdamW", "SparseSmoothedCrossentropy", "make_optimizer",
            "AtomicCheckpoint", "Throughput", "save_atomically", "PRECISIONS",
            "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "STRATEGIES",
-           "get_strategy", "is_chief", "is_multiworker", "fit_multiworker"]
+           "TTA_MODES", "get_strategy", "is_chief", "is_multiworker", "fit_multiworker"]
 
 
 @dataclass
@@ -169,21 +169,44 @@ def _finished_epochs(out: Path) -> int:
 
 # --------------------------------------------------------------- evaluate --
 
-def predict(model: keras.Model, data: Any, tta: bool = False) -> np.ndarray:
-    """Class probabilities for a dataset of ``x`` or ``(x, y)`` batches; with
-    ``tta`` the mean over each image and its mirror image."""
+TTA_MODES = (False, True, "flip", "flip_translate")
+
+
+def predict(model: keras.Model, data: Any, tta: bool | str = False) -> np.ndarray:
+    """Class probabilities for a dataset of ``x`` or ``(x, y)`` batches.
+
+    ``tta``: False; True or ``"flip"``: the mean over each image and its
+    mirror image; ``"flip_translate"``: airbench's level 2, half that mean
+    and a quarter each for the image shifted one pixel up-left and down-right
+    (reflected borders), each with its mirror (shipped CNN: 88.3% -> 88.8%).
+    """
     from keras import ops
 
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}, received {tta!r}")
     images = data.map(lambda x, *_: x)
-    probabilities = model.predict(images, verbose=0)
-    if tta:
-        mirrored = model.predict(images.map(lambda x: ops.flip(x, axis=2)),
-                                 verbose=0)
-        probabilities = (probabilities + mirrored) / 2.0
-    return probabilities
+
+    def flip_mean(batches: Any) -> np.ndarray:
+        plain = model.predict(batches, verbose=0)
+        mirrored = model.predict(batches.map(lambda x: ops.flip(x, axis=2)), verbose=0)
+        return (plain + mirrored) / 2.0
+
+    def shifted(dy: int, dx: int) -> Any:
+        def shift(x: Any) -> Any:
+            padded = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+            return padded[:, 1 + dy:padded.shape[1] - 1 + dy,
+                          1 + dx:padded.shape[2] - 1 + dx]
+        return images.map(shift)
+
+    if not tta:
+        return model.predict(images, verbose=0)
+    if tta in (True, "flip"):
+        return flip_mean(images)
+    return (0.5 * flip_mean(images) + 0.25 * flip_mean(shifted(-1, -1))
+            + 0.25 * flip_mean(shifted(1, 1)))
 
 
-def evaluate(model: keras.Model, data: Any, tta: bool = False) -> float:
+def evaluate(model: keras.Model, data: Any, tta: bool | str = False) -> float:
     """Top-1 accuracy on ``(x, y)`` batches (``y`` one-hot or integer)."""
     labels = np.concatenate([np.asarray(y) for _, y in data])
     if labels.ndim == 2:
