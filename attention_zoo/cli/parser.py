@@ -9,6 +9,7 @@ from attention_zoo.cli.train import cmd_train
 from attention_zoo.cli.tune import cmd_tune
 from attention_zoo.cli.use import (cmd_demo, cmd_evaluate, cmd_export, cmd_layers,
                                   cmd_predict)
+from attention_zoo.data.tokenizer import TRUNCATIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--vocab-size", type=int, default=20000)
     text.add_argument("--max-length", type=int, default=128)
     text.add_argument("--ngrams", type=int)
-    text.add_argument("--truncating", default="post", choices=["post", "pre"],
+    text.add_argument("--truncating", default="post", choices=TRUNCATIONS,
                       help="keep the first (post) or last (pre) --max-length "
                            "tokens of longer texts")
     text.add_argument("--embed-dim", type=int, default=128)

@@ -22,6 +22,7 @@ _HTML_BREAK = re.compile(r"<br[\t\n\f\r ]*/?>")
 _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
 _WHITESPACE = re.compile(r"[\t\n\v\f\r ]+")
 PAD, OOV = 0, 1
+TRUNCATIONS = ("post", "pre")  # keras.utils.pad_sequences' names
 
 
 def standardize(text: str | bytes) -> str:
@@ -40,8 +41,8 @@ class Tokenizer:
 
     def __init__(self, vocabulary: Sequence[str], max_length: int,
                  ngrams: int | None = None, truncating: str = "post") -> None:
-        if truncating not in ("post", "pre"):
-            raise ValueError(f"truncating must be 'post' or 'pre', received "
+        if truncating not in TRUNCATIONS:
+            raise ValueError(f"truncating must be one of {TRUNCATIONS}, received "
                              f"{truncating!r}")
         self.vocabulary = list(vocabulary)
         self.index = {token: i + 2 for i, token in enumerate(self.vocabulary)}

@@ -8,12 +8,12 @@ import keras
 
 from attention_zoo import layers as zoo_layers
 from attention_zoo.data.text import standardize
+from attention_zoo.data.tokenizer import TRUNCATIONS
 from attention_zoo.layers.base import float32_weight
 from attention_zoo.models.registry import register_model
 
 ENCODERS = ("bigru", "transformer", "none")
 POOLINGS = ("pooling", "additive", "dot", "mha")
-TRUNCATIONS = ("post", "pre")  # keras.utils.pad_sequences' names
 IDS_MODEL = "token_classifier"
 
 
