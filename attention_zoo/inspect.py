@@ -105,15 +105,19 @@ def plot_attention(model: keras.Model, images: Any, path: str | os.PathLike,
 # ------------------------------------------------------------------- text --
 
 def _text_parts(model: keras.Model) -> tuple[Any, keras.Model, keras.layers.Layer]:
+    """The vectorizer, token-id classifier and attention layer of a string
+    AttnTextClassifier, or of an ensemble's first member."""
+    from attention_zoo.models.ensemble import ensemble_members
     from attention_zoo.models.text import IDS_MODEL
 
     try:
+        model = ensemble_members(model)[0]
         vectorize = model.get_layer("vectorize")
         classifier = model.get_layer(IDS_MODEL)
         attention = classifier.get_layer("token_attention")
     except ValueError:
         raise ValueError(f"model {model.name!r} is not a string-input "
-                         f"AttnTextClassifier") from None
+                         f"AttnTextClassifier or an ensemble of them") from None
     return vectorize, classifier, attention
 
 

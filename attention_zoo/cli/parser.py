@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from attention_zoo.cli.common import attention_argument, jit_argument
+from attention_zoo.cli.ensemble import cmd_ensemble
 from attention_zoo.cli.train import cmd_train
 from attention_zoo.cli.tune import cmd_tune
 from attention_zoo.cli.use import (cmd_demo, cmd_evaluate, cmd_export, cmd_layers,
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--val-data", help="a separate validation file (SST-2 dev)")
     text.add_argument("--val-fraction", type=float, default=0.1,
                       help="else hold out this stratified, seeded fraction")
+    text.add_argument("--split-seed", type=int, default=0,
+                      help="seed of that split (--seed varies the training "
+                           "only, so runs stay comparable and can be ensembled)")
     text.add_argument("--encoder", default="bigru",
                       choices=["bigru", "transformer", "none"])
     text.add_argument("--text-attention", default="additive",
@@ -79,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ship", metavar="NAME",
                    help="also write weights and model card to saved_models/NAME")
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("ensemble", help="average finished training runs into "
+                                        "one model; evaluate and ship it")
+    p.add_argument("runs", nargs="+", help="folders of `attention-zoo train` runs")
+    p.add_argument("--out", required=True, help="folder for summary.json")
+    p.add_argument("--data", help="the runs' --data (their validation split is "
+                                  "evaluated)")
+    p.add_argument("--val-data", help="text: the runs' --val-data")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--val-per-class", type=int, default=500)
+    p.add_argument("--ship", metavar="NAME",
+                   help="also write weights and model card to saved_models/NAME")
+    p.set_defaults(run=cmd_ensemble)
 
     p = sub.add_parser("evaluate", help="validation accuracy of a model")
     p.add_argument("model", help="shipped model name or .keras file")

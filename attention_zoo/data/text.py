@@ -143,17 +143,43 @@ def write_vocabulary(vocabulary: Sequence[str], path: str | os.PathLike) -> None
 
 
 def pipeline(data: TextSet, batch_size: int = 64, training: bool = False,
-             num_classes: int = 2, seed: int = 0, one_hot: bool = True):
+             num_classes: int = 2, seed: int = 0, one_hot: bool = True,
+             bucket: bool = True):
     """A ``tf.data.Dataset`` of ``(strings, labels)`` batches; shuffled every
-    epoch when training. Labels one-hot unless ``one_hot=False``."""
+    epoch when training. Labels one-hot unless ``one_hot=False``.
+
+    ``bucket`` batches texts of similar word counts together (ten buckets
+    at the deciles of ``data``'s lengths): string models pad a batch only to
+    its longest text, so a recurrent encoder then runs a fraction of the
+    steps. Batches come in random order; evaluation order does not matter.
+    """
     import tensorflow as tf
 
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, received {batch_size}")
-    ds = tf.data.Dataset.from_tensor_slices((data.texts.astype(str), data.labels))
+    texts = data.texts.astype(str)
+    lengths = np.fromiter((len(t.split()) for t in texts), np.int32, len(texts))
+    ds = tf.data.Dataset.from_tensor_slices((texts, data.labels, lengths))
     if training:
         ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if one_hot:
-        ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
+    boundaries = _length_deciles(lengths) if bucket else []
+    if boundaries:
+        ds = ds.bucket_by_sequence_length(lambda x, y, n: n, boundaries,
+                                          [batch_size] * (len(boundaries) + 1))
+        # Each bucket ends with one partial batch: a count fit() can plan with.
+        sizes = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(
+            int(np.sum(-(-sizes // batch_size)))))
+    else:
+        ds = ds.batch(batch_size)
+    ds = ds.map(lambda x, y, n: (x, tf.one_hot(y, num_classes) if one_hot else y))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _length_deciles(lengths: np.ndarray) -> list[int]:
+    """Distinct word-count deciles above 1 (bucket boundaries: a bucket
+    holds lengths below its boundary)."""
+    if len(lengths) == 0:
+        return []
+    deciles = np.percentile(lengths, np.arange(10, 100, 10))
+    return sorted({int(d) + 1 for d in deciles if d >= 1})

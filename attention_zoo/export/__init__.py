@@ -205,11 +205,47 @@ def _text(value: Any) -> str:
 
 def _token_model(model: keras.Model, path: Path, sample_inputs: Any
                  ) -> tuple[keras.Model, list[np.ndarray], dict[str, str], Any]:
-    """The int32-id classifier inside a string model, sample ids made by the
-    pure-Python tokenizer (checked against the model's TextVectorization),
-    the tokenizer files to write beside ``path``, and the tokenizer."""
+    """The int32-id classifier inside a string model (an ensemble's: one id
+    input per member, averaged), sample ids made by the pure-Python
+    tokenizers (checked against the model's TextVectorization), the
+    tokenizer files to write beside ``path``, and a function from texts to
+    the model's id inputs."""
     from attention_zoo.data import tokenizer as tokenizer_module
-    from attention_zoo.models.text import IDS_MODEL, as_text_tensor
+    from attention_zoo.models.ensemble import ensemble_members, named_view
+    from attention_zoo.models.text import IDS_MODEL
+
+    parts = ensemble_members(model)
+    texts = list(sample_inputs) if sample_inputs is not None else SAMPLE_TEXTS
+    stem = path.name.rsplit(".", 1)[0]
+    tokenizers, classifiers, files = [], [], {}
+    for i, member in enumerate(parts):
+        prefix = stem if len(parts) == 1 else f"{stem}.member{i}"
+        tokenizer, member_files = _tokenizer(member, prefix, texts)
+        tokenizers.append(tokenizer)
+        files.update(member_files)
+        classifiers.append(fixed_length(member.get_layer(IDS_MODEL),
+                                        tokenizer.max_length))
+    files[f"{stem}.tokenizer.py"] = Path(tokenizer_module.__file__).read_text(
+        encoding="utf-8")
+    ids = [tokenizer(texts) for tokenizer in tokenizers]
+    if len(parts) == 1:
+        return classifiers[0], ids, files, tokenizers[0]
+    inputs = [keras.Input((t.max_length,), dtype="int32", name=f"token_ids_{i}")
+              for i, t in enumerate(tokenizers)]
+    # Views named member<i>: layer names in one model must be unique.
+    outputs = [named_view(c, f"member{i}")(x)
+               for i, (c, x) in enumerate(zip(classifiers, inputs))]
+    mean = keras.layers.Average(dtype="float32", name="probabilities")(outputs)
+    token_model = keras.Model(inputs, mean, name=IDS_MODEL)
+    return token_model, ids, files, lambda batch: [t(batch) for t in tokenizers]
+
+
+def _tokenizer(model: keras.Model, prefix: str, texts: list
+               ) -> tuple[Any, dict[str, str]]:
+    """The standalone tokenizer of one string AttnTextClassifier, checked
+    against its vectorizer on ``texts``, and its files named ``prefix.*``."""
+    from attention_zoo.data import tokenizer as tokenizer_module
+    from attention_zoo.models.text import as_text_tensor
 
     vectorize = model.get_layer("vectorize")
     config = vectorize.get_config()
@@ -219,21 +255,30 @@ def _token_model(model: keras.Model, path: Path, sample_inputs: Any
     truncating = config.get("truncating", "post")
     tokenizer = tokenizer_module.Tokenizer(vocabulary, config["output_sequence_length"],
                                            ngrams, truncating)
-    texts = list(sample_inputs) if sample_inputs is not None else SAMPLE_TEXTS
     ids = tokenizer(texts)
-    if not np.array_equal(ids, np.asarray(vectorize(as_text_tensor(texts)))):
+    found = np.asarray(vectorize(as_text_tensor(texts)))  # padded to the longest
+    if not np.array_equal(ids[:, :found.shape[1]], found) or ids[:, found.shape[1]:].any():
         raise ExportError("the Python tokenizer disagrees with the model's "
                           "TextVectorization on the sample texts")
-    stem = path.name.rsplit(".", 1)[0]
     files = {
-        f"{stem}.vocab.txt": "".join(f"{t}\n" for t in vocabulary),
-        f"{stem}.tokenizer.json": json.dumps({
-            "vocabulary": f"{stem}.vocab.txt", "max_length": tokenizer.max_length,
+        f"{prefix}.vocab.txt": "".join(f"{t}\n" for t in vocabulary),
+        f"{prefix}.tokenizer.json": json.dumps({
+            "vocabulary": f"{prefix}.vocab.txt", "max_length": tokenizer.max_length,
             "ngrams": ngrams, "truncating": truncating}, indent=2) + "\n",
-        f"{stem}.tokenizer.py": Path(tokenizer_module.__file__).read_text(
-            encoding="utf-8"),
     }
-    return model.get_layer(IDS_MODEL), [ids], files, tokenizer
+    return tokenizer, files
+
+
+def fixed_length(classifier: keras.Model, length: int) -> keras.Model:
+    """A copy of a token-id classifier (same weights) whose input is
+    ``(batch, length)``: string models run theirs on ids padded to each
+    batch's longest text, mobile runtimes need one shape."""
+    if classifier.inputs[0].shape[1] == length:
+        return classifier
+    ids = keras.Input((length,), dtype="int32", name=input_names(classifier)[0])
+    copy = keras.models.clone_model(classifier, input_tensors=ids)
+    copy.set_weights(classifier.get_weights())
+    return copy
 
 
 def _remove(path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import keras
 import numpy as np
 
-from attention_zoo.export.saved_model import output_order, write_saved_model
+from attention_zoo.export.saved_model import input_names, output_order, write_saved_model
 
 QUANTIZATIONS = (None, "float16", "int8")
 #: What an int8 export keeps in float by default: the attention path. With
@@ -130,12 +130,13 @@ def _int8(converter: Any, model: keras.Model, representative_data: Iterable[Any]
     from tensorflow.lite.python import util as lite_util
 
     dtype = np.dtype(model.inputs[0].dtype)  # pixels float, token ids int
-    batches = [np.asarray(b, dtype) for b in representative_data]
+    names = input_names(model)
+    batches = [_calibration_batch(b, names, dtype) for b in representative_data]
 
     def calibration():
         for batch in batches:
-            for row in batch:
-                yield [row[None]]
+            for i in range(len(batch[names[0]])):
+                yield {name: x[i:i + 1] for name, x in batch.items()}
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = calibration
@@ -154,6 +155,19 @@ def _int8(converter: Any, model: keras.Model, representative_data: Iterable[Any]
     float_input = dtype.kind == "f"
     return lite_util.modify_model_io_type(
         quantized, tf.uint8 if float_input else tf.float32, tf.uint8)
+
+
+def _calibration_batch(batch: Any, names: Sequence[str], dtype: np.dtype
+                       ) -> dict[str, np.ndarray]:
+    """A batch of a one-input model, or of a model with several inputs a
+    list with one array per input, by signature input name."""
+    if len(names) == 1:
+        return {names[0]: np.asarray(batch, dtype)}
+    if not isinstance(batch, (list, tuple)) or len(batch) != len(names):
+        raise ValueError(f"representative_data of a model with inputs {names} "
+                         f"holds lists of {len(names)} arrays per batch, "
+                         f"received {type(batch).__name__}")
+    return {name: np.asarray(x, dtype) for name, x in zip(names, batch)}
 
 
 def _layer_nodes(flatbuffer: bytes, layers: Sequence[str]) -> list[str]:
@@ -232,7 +246,8 @@ def unroll_recurrent(model: keras.Model) -> keras.Model:
     if not any(unrolled(layer.get_config()) for layer in model.layers
                if not isinstance(layer, keras.layers.InputLayer)):
         return model
-    copy = keras.models.clone_model(model, clone_function=clone)
+    # recursive: ensembles hold their members' classifiers as nested models.
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy.set_weights(model.get_weights())
     return copy
 

@@ -1,10 +1,11 @@
-"""The model zoo: ``AttnCNN``, ``AttnTextClassifier``, ``create(name)``, ``names()``, ``pretrained()``,
-``load(name)``."""
+"""The model zoo: ``AttnCNN``, ``AttnTextClassifier``, ``ensemble(models)``,
+``create(name)``, ``names()``, ``pretrained()``, ``load(name)``."""
 
 from attention_zoo.models.attn_cnn import AttnCNN
 from attention_zoo.models.text import AttnTextClassifier
+from attention_zoo.models.ensemble import ensemble, ensemble_members
 from attention_zoo.models.registry import (card, create, load, names,
                                            pretrained, register_model)
 
-__all__ = ["AttnCNN", "AttnTextClassifier", "card", "create", "load", "names", "pretrained",
-           "register_model"]
+__all__ = ["AttnCNN", "AttnTextClassifier", "ensemble", "ensemble_members", "card",
+           "create", "load", "names", "pretrained", "register_model"]

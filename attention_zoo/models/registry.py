@@ -71,11 +71,20 @@ def load(name: str) -> keras.Model:
     """Builds a shipped model and loads its weights, ready for ``predict``."""
     info = card(name)
     folder = weights_root() / name
-    config = {k: str(folder / v) if k in FILE_ARGUMENTS and isinstance(v, str)
-              else v for k, v in info["config"].items()}
-    model = create(info["model"], **config)
+    model = create(info["model"], **_with_paths(info["config"], folder))
     model.load_weights(folder / WEIGHTS_FILE)
     return model
+
+
+def _with_paths(config: Any, folder: Path) -> Any:
+    """``config`` with file arguments made paths into ``folder``, also in
+    nested configs (an ensemble's members)."""
+    if isinstance(config, dict):
+        return {k: str(folder / v) if k in FILE_ARGUMENTS and isinstance(v, str)
+                else _with_paths(v, folder) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_with_paths(v, folder) for v in config]
+    return config
 
 
 def check_matches_card(name: str, requested: dict[str, Any]) -> Path:

@@ -19,11 +19,17 @@ IDS_MODEL = "token_classifier"
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
 class TokenVectorization(keras.layers.TextVectorization):
-    """``TextVectorization`` with a choice of which tokens a longer text
-    keeps: ``truncating="post"`` drops its end (``TextVectorization``'s own
-    behaviour), ``"pre"`` drops its start and keeps the last
-    ``output_sequence_length`` tokens (reviews end with their verdict).
-    Output ``(batch, output_sequence_length)`` ids, padding at the end."""
+    """``TextVectorization`` that pads a batch only to its longest text and
+    lets a longer text keep its start or its end: ``truncating="post"``
+    keeps the first ``output_sequence_length`` tokens, ``"pre"`` the last
+    (reviews end with their verdict).
+
+    Output ``(batch, T)`` ids, padding at the end, with ``T`` the longest
+    text's token count clipped to ``[1, output_sequence_length]``: a batch
+    of short texts costs a recurrent encoder short loops (with length
+    bucketing in the input pipeline, ``data.text_pipeline``), and exports
+    pad to ``output_sequence_length`` exactly as the standalone tokenizer
+    does."""
 
     def __init__(self, *, output_sequence_length: int | None = None,
                  truncating: str = "post", **kwargs: Any) -> None:
@@ -36,25 +42,38 @@ class TokenVectorization(keras.layers.TextVectorization):
             # n-gram ids come as all words, then all bigrams...: the last
             # tokens would be n-grams only.
             raise ValueError("truncating='pre' does not combine with ngrams")
-        super().__init__(output_sequence_length=(
-            output_sequence_length if truncating == "post" else None), **kwargs)
+        if output_sequence_length is not None and (
+                not isinstance(output_sequence_length, int) or output_sequence_length < 1):
+            raise ValueError(f"output_sequence_length must be a positive int or "
+                             f"None, received {output_sequence_length!r}")
+        # The parent pads to the longest text; call() cuts and truncates.
+        super().__init__(output_sequence_length=None, **kwargs)
         self.truncating = truncating
         self.sequence_length = output_sequence_length
 
     def call(self, inputs: Any) -> Any:
-        ids = super().call(inputs)
-        if self.truncating == "post":
-            return ids
         from keras import ops
 
-        length = self.sequence_length
+        ids = super().call(inputs)
+        # One padding column, so a batch of empty texts still has a step.
+        ids = ops.pad(ids, [[0, 0], [0, 1]])
         found = ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
+        length = self.sequence_length
+        if length is None:
+            width = ops.maximum(ops.max(found), 1)
+            return ids[:, :width]
+        width = ops.clip(ops.max(found), 1, length)
+        if self.truncating == "post":
+            return ids[:, :width]
         start = ops.maximum(found - length, 0)
-        # Padding first, so texts shorter than length read zeros past their end.
+        # Padding first, so texts shorter than width read zeros past their end.
         ids = ops.pad(ids, [[0, 0], [0, length]])
         index = ops.expand_dims(start, 1) + ops.expand_dims(
             ops.arange(length, dtype="int32"), 0)
-        return ops.take_along_axis(ids, ops.cast(index, ids.dtype), axis=1)
+        return ops.take_along_axis(ids, ops.cast(index, ids.dtype), axis=1)[:, :width]
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return (input_shape[0], None)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "output_sequence_length": self.sequence_length,
@@ -112,10 +131,13 @@ def _pool(x: Any, attention: str, width: int, num_heads: int) -> Any:
 def token_classifier(num_classes: int, vocab_size: int, max_length: int,
                      encoder: str = "bigru", attention: str = "additive",
                      embed_dim: int = 128, hidden: int = 64, num_heads: int = 4,
-                     num_layers: int = 1, dropout: float = 0.3) -> keras.Model:
+                     num_layers: int = 1, dropout: float = 0.3,
+                     variable_length: bool = False) -> keras.Model:
     """The classifier on int32 token ids ``(batch, max_length)`` (0 = padding):
-    what TFLite and ONNX exports contain."""
-    ids = keras.Input((max_length,), dtype="int32", name="token_ids")
+    what TFLite and ONNX exports contain. ``variable_length`` takes
+    ``(batch, T)`` ids with any ``T <= max_length`` (inside string models)."""
+    ids = keras.Input((None if variable_length else max_length,), dtype="int32",
+                      name="token_ids")
     x = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True,
                                name="embedding")(ids)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
@@ -165,7 +187,8 @@ def AttnTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | N
             path to a file with one per line. Needed for ``string_input``.
         vocab_size: embedding rows for ``string_input=False`` (default:
             ``len(vocabulary) + 2``).
-        max_length: tokens kept per text (longer texts are truncated).
+        max_length: tokens kept per text (longer texts are truncated); a
+            string model pads each batch only to its longest text.
         ngrams: also use n-grams up to this n (``TextVectorization``'s).
         truncating: ``"post"`` keeps the first ``max_length`` tokens of a
             longer text, ``"pre"`` the last (``keras.utils.pad_sequences``'
@@ -203,7 +226,7 @@ def AttnTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | N
         raise ValueError("pass vocabulary or vocab_size")
     classifier = token_classifier(num_classes, vocab_size, max_length, encoder,
                                   attention, embed_dim, hidden, num_heads,
-                                  num_layers, dropout)
+                                  num_layers, dropout, variable_length=string_input)
     if not string_input:
         return classifier
     texts = keras.Input((), dtype="string", name="text")

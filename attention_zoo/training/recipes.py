@@ -20,6 +20,7 @@ class Recipe:
     optimizer: str = "sgd"           # "sgd" (Nesterov) or "adamw"
     learning_rate: float = 0.4       # peak of the one-cycle schedule
     warmup: float = 0.15             # fraction of steps spent warming up
+    decay: bool = True               # then linear decay to 0 (False: hold the peak)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.2
@@ -65,24 +66,29 @@ def get_recipe(recipe: str | Recipe, **changes: Any) -> Recipe:
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from ``peak * start`` to ``peak``, then linear decay to 0."""
+    """Linear warm-up from ``peak * start`` to ``peak``, then linear decay to
+    0 (or, with ``decay=False``, the peak held: one-epoch text models stop
+    before a decay would pay)."""
 
     def __init__(self, peak: float, total_steps: int, warmup_steps: int,
-                 start: float = 0.1) -> None:
+                 start: float = 0.1, decay: bool = True) -> None:
         self.peak, self.total_steps = float(peak), int(total_steps)
         self.warmup_steps, self.start = max(1, int(warmup_steps)), float(start)
+        self.decay = bool(decay)
 
     def __call__(self, step: Any) -> Any:
         from keras import ops
 
         step = ops.cast(step, "float32")
         up = self.start + (1.0 - self.start) * step / self.warmup_steps
-        down = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        down = ((self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+                if self.decay else 1.0)
         return self.peak * ops.clip(ops.minimum(up, down), 0.0, 1.0)
 
     def get_config(self) -> dict[str, Any]:
         return {"peak": self.peak, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps, "start": self.start}
+                "warmup_steps": self.warmup_steps, "start": self.start,
+                "decay": self.decay}
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
@@ -141,7 +147,8 @@ class AdamW(_WarmEMA, keras.optimizers.AdamW):
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     total = recipe.epochs * steps_per_epoch
-    schedule = OneCycle(recipe.learning_rate, total, int(recipe.warmup * total))
+    schedule = OneCycle(recipe.learning_rate, total, int(recipe.warmup * total),
+                        decay=recipe.decay)
     common = {"weight_decay": recipe.weight_decay, "use_ema": recipe.ema,
               "ema_momentum": recipe.ema_momentum}
     if recipe.optimizer == "sgd":

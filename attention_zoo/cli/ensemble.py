@@ -1,0 +1,96 @@
+"""``attention-zoo ensemble``: average finished training runs into one model,
+evaluate it and its members on the runs' validation split, ship it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from attention_zoo import __version__, training
+    from attention_zoo.cli.common import load_model
+    from attention_zoo.models import ensemble
+    from attention_zoo.models.cards import machine, ship
+    from attention_zoo.models.registry import FILE_ARGUMENTS
+
+    runs = [Path(r) for r in args.runs]
+    summaries = [_summary(run) for run in runs]
+    splits = {s.get("data") for s in summaries}
+    if len(splits) > 1:
+        raise SystemExit(f"attention-zoo ensemble: the runs were validated on "
+                         f"different data ({' | '.join(map(str, splits))}); "
+                         f"members must share the held-out split")
+    members = [load_model(str(run / "model.keras")) for run in runs]
+    try:
+        model = ensemble(members, name=args.ship or "ensemble")
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"attention-zoo ensemble: {error}") from None
+    val_ds, count = _validation(args, model)
+    accuracy = training.evaluate(model, val_ds)
+    member_cards, files, config = [], {}, []
+    for i, (run, summary, member) in enumerate(zip(runs, summaries, members)):
+        member_config = dict(summary["config"])
+        for key in FILE_ARGUMENTS:
+            if isinstance(member_config.get(key), str):
+                files[f"member{i}.{member_config[key]}"] = run / member_config[key]
+                member_config[key] = f"member{i}.{member_config[key]}"
+        config.append({"model": summary["model"], "config": member_config})
+        member_cards.append({
+            "run": str(run), "command": summary.get("command"),
+            "wall_seconds": summary.get("wall_seconds"),
+            "val_accuracy": round(training.evaluate(member, val_ds), 4)})
+        print(f"member{i} {run}: val_accuracy {member_cards[-1]['val_accuracy']}")
+    summary = {
+        "model": "ensemble", "config": {"members": config},
+        "data": summaries[0].get("data"),
+        "command": "attention-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "members": member_cards,
+        # Training time of the whole model: the members ran one after another.
+        "wall_seconds": round(sum(m["wall_seconds"] or 0 for m in member_cards), 1),
+        "precision": sorted({s.get("precision") for s in summaries}),
+        "machine": machine(),
+        "val_accuracy": round(accuracy, 4), **count,
+        "class_names": summaries[0].get("class_names"),
+        "params": model.count_params(),
+        "package_version": __version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    if args.ship:
+        print(f"shipped to {ship(model, args.ship, summary, files=files)}")
+    return 0
+
+
+def _summary(run: Path) -> dict[str, Any]:
+    for name in ("summary.json", "model.keras"):
+        if not (run / name).is_file():
+            raise SystemExit(f"attention-zoo ensemble: {str(run)!r} has no {name}: "
+                             f"pass folders of finished `attention-zoo train` runs")
+    return json.loads((run / "summary.json").read_text())
+
+
+def _validation(args: argparse.Namespace, model: Any) -> tuple[Any, dict[str, int]]:
+    """The members' validation split, as `attention-zoo train` made it."""
+    from attention_zoo import data
+
+    if model.inputs[0].dtype == "string":
+        if args.val_data:
+            val_set = data.text_tsv(args.val_data)
+        elif args.data:
+            _, val_set = data.stratified_split(data.text_tsv(args.data),
+                                               args.val_fraction, args.split_seed)
+        else:
+            _, val_set = data.imdb(None, args.val_fraction, args.split_seed)
+        return (data.text_pipeline(val_set, 256, one_hot=False),
+                {"val_texts": len(val_set)})
+    _, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
+    return data.pipeline(val_set, 1000), {"val_images": len(val_set)}
