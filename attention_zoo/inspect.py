@@ -124,7 +124,8 @@ def _text_parts(model: keras.Model) -> tuple[Any, keras.Model, keras.layers.Laye
 def explain_text(model: keras.Model, texts: Any) -> list[list[tuple[str, float]]]:
     """Each text's tokens (as the model's vectorizer produced them, n-grams
     included) with the attention weight the pooling gave them; padding left
-    out. Weights of one text sum to 1 (0 for an empty text)."""
+    out. Weights of one text sum to 1 (0 for an empty text). An ensemble is
+    explained by its first member."""
     from attention_zoo.models.text import as_text_tensor
 
     vectorize, classifier, attention = _text_parts(model)

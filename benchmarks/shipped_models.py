@@ -83,12 +83,13 @@ def main() -> None:
         if card["model"] == "attn_cnn" and args.cifar:
             _, val = data.cifar10(args.cifar)
             ds = data.pipeline(val, 256)
-            acc = training.evaluate(model, ds, tta=True)
+            tta = training.get_recipe("cifar10").tta
+            acc = training.evaluate(model, ds, tta=tta)
             plain = training.evaluate(model, ds, tta=False)
             speed = throughput(lambda x: model.predict(x, batch_size=256, verbose=0),
                                val.images.astype("float32"), 256)
             split = "CIFAR-10 last 500/class (5,000)"
-            shown = f"{acc:.4f} (flip TTA; {plain:.4f} without)"
+            shown = f"{acc:.4f} ({training.tta_name(tta)} TTA; {plain:.4f} without)"
         elif card["model"] == "attn_text" and (args.sst2 or args.imdb):
             if "sst2" in name and args.sst2:
                 val = data.text_tsv(Path(args.sst2) / "dev.tsv")

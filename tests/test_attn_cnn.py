@@ -276,6 +276,23 @@ def test_recipes():
         training.get_recipe("imagenet")
     with pytest.raises(ValueError, match="unknown recipe fields"):
         training.get_recipe("cifar10", epoch=3)
+    # The default TTA is airbench's flips plus shifts; --set parses its modes.
+    from attention_zoo.cli.train import _recipe_field
+
+    recipe = training.get_recipe("cifar10")
+    assert recipe.tta == "flip_translate" and training.get_recipe("text").tta is False
+    assert _recipe_field(recipe, "tta=off") == ("tta", False)
+    assert _recipe_field(recipe, "tta=flip") == ("tta", "flip")
+    assert [training.tta_name(t) for t in training.TTA_MODES] == [
+        "none", "flip", "flip", "flip_translate"]
+
+
+def test_a_bad_tta_fails_before_training(tiny_zip):
+    train, val = data.cifar10(tiny_zip, val_per_class=2)
+    recipe = training.get_recipe("cifar10", epochs=1, batch_size=16, tta="rotate")
+    with pytest.raises(ValueError, match="recipe.tta must be one of"):
+        training.fit(lambda: pytest.fail("built a model"), data.pipeline(train, 16),
+                     data.pipeline(val, 16), recipe=recipe)
 
 
 @pytest.mark.parametrize("precision, jit", [("mixed_bfloat16", False),

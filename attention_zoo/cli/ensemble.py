@@ -32,7 +32,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as error:
         raise SystemExit(f"attention-zoo ensemble: {error}") from None
     val_ds, count = _validation(args, model)
-    accuracy = training.evaluate(model, val_ds)
+    # Image runs are judged with their recipe's test-time augmentation.
+    tta = summaries[0].get("recipe", {}).get("tta", False) if "val_images" in count \
+        else False
+    accuracy = training.evaluate(model, val_ds, tta=tta)
     member_cards, files, config = [], {}, []
     for i, (run, summary, member) in enumerate(zip(runs, summaries, members)):
         member_config = dict(summary["config"])
@@ -44,7 +47,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         member_cards.append({
             "run": str(run), "command": summary.get("command"),
             "wall_seconds": summary.get("wall_seconds"),
-            "val_accuracy": round(training.evaluate(member, val_ds), 4)})
+            "val_accuracy": round(training.evaluate(member, val_ds, tta=tta), 4)})
         print(f"member{i} {run}: val_accuracy {member_cards[-1]['val_accuracy']}")
     summary = {
         "model": "ensemble", "config": {"members": config},
@@ -56,6 +59,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         "precision": sorted({s.get("precision") for s in summaries}),
         "machine": machine(),
         "val_accuracy": round(accuracy, 4), **count,
+        "tta": training.tta_name(tta),
         "class_names": summaries[0].get("class_names"),
         "params": model.count_params(),
         "package_version": __version__,

@@ -45,6 +45,9 @@ def _recipe_field(recipe, item: str) -> tuple:
         raise SystemExit(f"--set expects FIELD=VALUE with a recipe field "
                          f"({', '.join(recipe.__dataclass_fields__)}), received {item!r}")
     current = getattr(recipe, field)
+    if field == "tta":  # False, "flip" or "flip_translate"
+        return field, False if value.lower() in ("0", "false", "no", "off", "none") \
+            else value
     if isinstance(current, bool):
         return field, value.lower() in ("1", "true", "yes", "on")
     return field, type(current)(value)
@@ -116,7 +119,8 @@ def _train_images(args: argparse.Namespace) -> int:
                    f"training images; validation = last {args.val_per_class} "
                    f"images of each class ({len(val_set)})", len(train_set),
                    {"val_accuracy_without_tta": plain,
-                    "val_accuracy_reported": "with flip TTA" if recipe.tta
+                    "val_accuracy_reported": f"with {training.tta_name(recipe.tta)} TTA"
+                    if recipe.tta
                     else "without TTA"})
 
 

@@ -31,7 +31,7 @@ __all__ = ["FORMATS", "QUANTIZATIONS", "GATE_FLOAT_OPS", "ExportError", "export"
            "to_tflite", "to_onnx", "write_saved_model", "input_names", "run_tflite",
            "run_tflite_batches", "run_signature", "tflite_op_report", "latency_ms",
            "default_float_ops", "default_float_layers", "strip_tensor_names",
-           "unroll_recurrent"]
+           "unroll_recurrent", "fixed_length"]
 
 FORMATS = ("saved_model", "tflite", "onnx")
 FLOAT_TOLERANCE = 1e-4

@@ -1,10 +1,10 @@
 """Ensembles: several trained models, one model that averages their class
 probabilities.
 
-Members trained separately make different mistakes; their mean is the
-cheapest accuracy a zoo can add after training (the shipped IMDB model is
-an n-gram attention classifier averaged with two BiGRU attention
-classifiers).
+Members trained separately make partly different mistakes; their mean is
+the cheapest accuracy to add after training (IMDB: a BiGRU over whole
+reviews and an n-gram attention model, 90.1% each, average to 91.0%;
+benchmarks/text_ensembles_imdb.md).
 """
 
 from __future__ import annotations

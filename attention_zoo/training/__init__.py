@@ -33,7 +33,8 @@ __all__ = ["fit", "evaluate", "predict", "FitResult", "Recipe", "RECIPES", "get_
            "OneCycle", "SGD", "AdamW", "SparseSmoothedCrossentropy", "make_optimizer",
            "AtomicCheckpoint", "Throughput", "save_atomically", "PRECISIONS",
            "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "STRATEGIES",
-           "TTA_MODES", "get_strategy", "is_chief", "is_multiworker", "fit_multiworker"]
+           "TTA_MODES", "tta_name", "get_strategy", "is_chief", "is_multiworker",
+           "fit_multiworker"]
 
 
 @dataclass
@@ -79,6 +80,9 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             files; it has no per-epoch resume.
     """
     recipe = get_recipe(recipe)
+    if recipe.tta not in TTA_MODES:  # before training, not after it
+        raise ValueError(f"recipe.tta must be one of {TTA_MODES}, received "
+                         f"{recipe.tta!r}")
     policy, policy_why = choose_precision(precision)
     use_xla, xla_why = choose_jit(jit_compile)
     if isinstance(build, keras.Model):
@@ -145,7 +149,7 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             "saved model (attention-zoo evaluate) on one process")
     elif val is not None:
         val_accuracy = evaluate(model, val, tta=recipe.tta)
-        log(f"validation accuracy{' (flip TTA)' if recipe.tta else ''}: "
+        log(f"validation accuracy{f' ({tta_name(recipe.tta)} TTA)' if recipe.tta else ''}: "
             f"{val_accuracy:.4f}")
     if out is not None:
         save_atomically(model, out / "model.keras")
@@ -170,6 +174,11 @@ def _finished_epochs(out: Path) -> int:
 # --------------------------------------------------------------- evaluate --
 
 TTA_MODES = (False, True, "flip", "flip_translate")
+
+
+def tta_name(tta: bool | str) -> str:
+    """``"flip"`` for True, the mode itself otherwise (``"none"`` for False)."""
+    return "flip" if tta is True else (tta or "none")
 
 
 def predict(model: keras.Model, data: Any, tta: bool | str = False) -> np.ndarray:

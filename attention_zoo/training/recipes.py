@@ -29,7 +29,9 @@ class Recipe:
     translate: int = 2               # augmentation: pixels of translation
     flip: bool = True
     cutout: int = 0
-    tta: bool = True                 # flip test-time augmentation at eval
+    # Test-time augmentation at evaluation: False, "flip", or airbench's
+    # "flip_translate" (flips plus one-pixel shifts; training.TTA_MODES).
+    tta: bool | str = "flip_translate"
 
     def replace(self, **changes: Any) -> "Recipe":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
