@@ -151,7 +151,9 @@ def pipeline(data: TextSet, batch_size: int = 64, training: bool = False,
     ``bucket`` batches texts of similar word counts together (ten buckets
     at the deciles of ``data``'s lengths): string models pad a batch only to
     its longest text, so a recurrent encoder then runs a fraction of the
-    steps. Batches come in random order; evaluation order does not matter.
+    steps. Batches then leave ``data``'s order (the same order on every pass
+    without ``training``): pass ``bucket=False`` for predictions that must
+    line up with ``data.texts``.
     """
     import tensorflow as tf
 
