@@ -154,6 +154,10 @@ def test_ensemble_exports_with_one_tokenizer_per_member(tmp_path):
     int8 = export.export(model, tmp_path / "e8.tflite", "tflite", quantize="int8",
                          representative_data=[TEXTS, TEXTS[::-1]])
     assert int8["quantize"] == "int8" and int8["top1_agreement"] >= 0.5
+    # ONNX takes the members' ids as separate inputs too; a SavedModel strings.
+    for path, format in (("e.onnx", "onnx"), ("sm", "saved_model")):
+        report = export.export(model, tmp_path / path, format, batch_size=None)
+        assert report["max_abs_error"] < 1e-4, format
 
 
 # --------------------------------------------------------------------- CLI --

@@ -44,8 +44,11 @@ def to_onnx(model: keras.Model, path: str | os.PathLike,
             batch_size: int | None = None, opset: int = 17) -> None:
     """Writes an ONNX file through Keras's own exporter (tf2onnx)."""
     _register_onnx_ops()
+    specs = serving_signature(model, batch_size)
+    # Keras calls the model with one argument per signature entry; a model
+    # of several inputs (an ensemble's id inputs) takes them as one list.
     model.export(str(path), format="onnx", verbose=False, opset_version=opset,
-                 input_signature=serving_signature(model, batch_size))
+                 input_signature=specs if len(specs) == 1 else [specs])
 
 
 def onnx_runner(path: Path) -> Callable[[dict], list[np.ndarray]]:
