@@ -7,6 +7,25 @@ import argparse
 import os
 
 
+def text_splits(args: argparse.Namespace) -> tuple:
+    """``(train, val, description)`` of a text run: ``--val-data``, else the
+    seeded stratified ``--val-fraction`` of ``--data`` (``--split-seed``),
+    else of ``keras.datasets.imdb``. `train` and `ensemble` share it, so an
+    ensemble is judged on the split its members held out."""
+    from attention_zoo import data
+
+    if args.data is None:
+        train, val = data.imdb(None, args.val_fraction, args.split_seed)
+        return train, val, "keras.datasets.imdb"
+    if args.val_data:
+        return (data.text_tsv(args.data), data.text_tsv(args.val_data),
+                f"{args.data}; validation {args.val_data}")
+    train, val = data.stratified_split(data.text_tsv(args.data), args.val_fraction,
+                                       args.split_seed)
+    return train, val, (f"{args.data}; validation = seeded stratified "
+                        f"{args.val_fraction:.0%} (seed {args.split_seed})")
+
+
 def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from attention_zoo import __version__, training
@@ -35,9 +37,11 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     # Image runs are judged with their recipe's test-time augmentation.
     tta = summaries[0].get("recipe", {}).get("tta", False) if "val_images" in count \
         else False
-    accuracy = training.evaluate(model, val_ds, tta=tta)
+    # Each member runs over the split once; the ensemble's output is their mean.
+    probabilities = [training.predict(member, val_ds, tta) for member in members]
+    accuracy = training.accuracy(np.mean(probabilities, axis=0), val_ds)
     member_cards, files, config = [], {}, []
-    for i, (run, summary, member) in enumerate(zip(runs, summaries, members)):
+    for i, (run, summary, p) in enumerate(zip(runs, summaries, probabilities)):
         member_config = dict(summary["config"])
         for key in FILE_ARGUMENTS:
             if isinstance(member_config.get(key), str):
@@ -47,7 +51,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         member_cards.append({
             "run": str(run), "command": summary.get("command"),
             "wall_seconds": summary.get("wall_seconds"),
-            "val_accuracy": round(training.evaluate(member, val_ds, tta=tta), 4)})
+            "val_accuracy": round(training.accuracy(p, val_ds), 4)})
         print(f"member{i} {run}: val_accuracy {member_cards[-1]['val_accuracy']}")
     summary = {
         "model": "ensemble", "config": {"members": config},
@@ -85,15 +89,10 @@ def _summary(run: Path) -> dict[str, Any]:
 def _validation(args: argparse.Namespace, model: Any) -> tuple[Any, dict[str, int]]:
     """The members' validation split, as `attention-zoo train` made it."""
     from attention_zoo import data
+    from attention_zoo.cli.common import text_splits
 
     if model.inputs[0].dtype == "string":
-        if args.val_data:
-            val_set = data.text_tsv(args.val_data)
-        elif args.data:
-            _, val_set = data.stratified_split(data.text_tsv(args.data),
-                                               args.val_fraction, args.split_seed)
-        else:
-            _, val_set = data.imdb(None, args.val_fraction, args.split_seed)
+        _, val_set, _ = text_splits(args)
         return (data.text_pipeline(val_set, 256, one_hot=False),
                 {"val_texts": len(val_set)})
     _, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from attention_zoo.cli.common import per_class
+from attention_zoo.cli.common import per_class, text_splits
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -129,17 +129,7 @@ def _train_text(args: argparse.Namespace) -> int:
     from attention_zoo.data.text import build_vocabulary, write_vocabulary
     from attention_zoo.models import AttnTextClassifier
 
-    if args.data is None:
-        train_set, val_set = data.imdb(None, args.val_fraction, args.split_seed)
-        source = "keras.datasets.imdb"
-    elif args.val_data:
-        train_set, val_set = data.text_tsv(args.data), data.text_tsv(args.val_data)
-        source = f"{args.data}; validation {args.val_data}"
-    else:
-        train_set, val_set = data.stratified_split(data.text_tsv(args.data),
-                                                   args.val_fraction, args.split_seed)
-        source = (f"{args.data}; validation = seeded stratified "
-                  f"{args.val_fraction:.0%} (seed {args.split_seed})")
+    train_set, val_set, source = text_splits(args)
     classes = int(max(train_set.labels.max(), val_set.labels.max())) + 1
     print(f"data: {len(train_set)} training and {len(val_set)} validation texts, "
           f"{classes} classes")

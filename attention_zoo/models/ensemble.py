@@ -50,8 +50,7 @@ def ensemble(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Mo
                              f"{_signature(member)}, member 0 ({first.name!r}) "
                              f"{signature}: members need the same inputs and "
                              f"output shape")
-    inputs = [keras.Input(x.shape[1:], dtype=x.dtype, name=_input_name(x, j))
-              for j, x in enumerate(first.inputs)]
+    inputs = [keras.Input(x.shape[1:], dtype=x.dtype, name=x.name) for x in first.inputs]
     args = inputs if len(inputs) > 1 else inputs[0]
     # A functional view with a fixed name: members often share their
     # builder's name, and layer names in a model must be unique.
@@ -99,7 +98,3 @@ def _signature(model: keras.Model) -> tuple:
     return (tuple((str(x.dtype), tuple(x.shape[1:])) for x in model.inputs),
             tuple(tuple(y.shape[1:]) for y in model.outputs))
 
-
-def _input_name(tensor: Any, index: int) -> str:
-    name = getattr(tensor, "name", "") or ""
-    return name.split(":")[0] or f"input{index}"

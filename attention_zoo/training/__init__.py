@@ -29,7 +29,7 @@ from attention_zoo.training.recipes import (RECIPES, SGD, AdamW, OneCycle, Recip
                                             SparseSmoothedCrossentropy, get_recipe,
                                             make_optimizer)
 
-__all__ = ["fit", "evaluate", "predict", "FitResult", "Recipe", "RECIPES", "get_recipe",
+__all__ = ["fit", "evaluate", "predict", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
            "OneCycle", "SGD", "AdamW", "SparseSmoothedCrossentropy", "make_optimizer",
            "AtomicCheckpoint", "Throughput", "save_atomically", "PRECISIONS",
            "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "STRATEGIES",
@@ -217,7 +217,13 @@ def predict(model: keras.Model, data: Any, tta: bool | str = False) -> np.ndarra
 
 def evaluate(model: keras.Model, data: Any, tta: bool | str = False) -> float:
     """Top-1 accuracy on ``(x, y)`` batches (``y`` one-hot or integer)."""
+    return accuracy(predict(model, data, tta), data)
+
+
+def accuracy(probabilities: np.ndarray, data: Any) -> float:
+    """Top-1 accuracy of ``probabilities`` (in ``data``'s batch order)
+    against the labels of ``data``'s ``(x, y)`` batches."""
     labels = np.concatenate([np.asarray(y) for _, y in data])
     if labels.ndim == 2:
         labels = labels.argmax(-1)
-    return float(np.mean(predict(model, data, tta).argmax(-1) == labels))
+    return float(np.mean(np.asarray(probabilities).argmax(-1) == labels))
