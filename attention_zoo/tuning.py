@@ -19,10 +19,12 @@ from typing import Any, Mapping, Sequence
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 from attention_zoo import layers as zoo_layers
 from attention_zoo.layers.base import BottleneckAttention2D
 from attention_zoo.models.attn_cnn import AttnCNN
+from attention_zoo.models.whitening import adapt_whitening
 from attention_zoo.models.text import ENCODERS, POOLINGS, AttnTextClassifier
 from attention_zoo.training import SparseSmoothedCrossentropy
 
@@ -106,6 +108,12 @@ class AttnCNNHyperModel(kt.HyperModel):
                                                name="translate")(x)
         model = keras.Model(inputs, body(x), name="attn_cnn_search")
         return _compile(model, hp, s, (0.02, 0.4), "sgd")
+
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, x: Any, *args: Any,
+            **kwargs: Any) -> Any:
+        # The whitening stem's filters come from the trial's training images.
+        adapt_whitening(model.get_layer("attn_cnn"), np.asarray(x[:5000]))
+        return model.fit(x, *args, **kwargs)
 
 
 class TextHyperModel(kt.HyperModel):

@@ -16,6 +16,29 @@ from pathlib import Path
 VARIANTS = ["none", "se", "eca", "cbam", "coordinate"]
 
 
+def train(data: str, out: Path, recipe: str, train_per_class: int,
+          extra: list[str]) -> dict:
+    """Runs `attention-zoo train attn_cnn` into ``out`` once (a finished run
+    is reused) and returns its summary.json."""
+    command = [sys.executable, "-m", "attention_zoo", "train", "attn_cnn",
+               "--data", data, "--out", str(out), "--recipe", recipe,
+               "--train-per-class", str(train_per_class), *extra]
+    if not (out / "summary.json").is_file():
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "summary.json").read_text())
+
+
+def header(first: dict, recipe: str) -> str:
+    return (f"recipe `{recipe}` ({first['epochs']} epochs), {first['data']}; "
+            f"{first['precision']}, XLA {'on' if first['jit_compile'] else 'off'}; "
+            f"{first['machine']}\n")
+
+
+def reported(first: dict) -> str:
+    # Summaries name the recipe's TTA ("with flip TTA", ...): the column says it.
+    return first.get("val_accuracy_reported", "with flip TTA").removeprefix("with ")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
@@ -24,24 +47,12 @@ def main() -> None:
     parser.add_argument("--recipe", default="cifar10_short")
     parser.add_argument("--variants", nargs="+", default=VARIANTS)
     args = parser.parse_args()
-    rows = []
-    for attention in args.variants:
-        out = Path(args.out) / attention
-        command = [sys.executable, "-m", "attention_zoo", "train", "attn_cnn",
-                   "--data", args.data, "--out", str(out), "--recipe", args.recipe,
-                   "--attention", attention,
-                   "--train-per-class", str(args.train_per_class)]
-        if not (out / "summary.json").is_file():
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        rows.append(json.loads((out / "summary.json").read_text()))
-    first = rows[0]
-    print(f"AttnCNN attention ablation: recipe `{args.recipe}` "
-          f"({first['epochs']} epochs), {first['data']}; "
-          f"{first['precision']}, XLA {'on' if first['jit_compile'] else 'off'}; "
-          f"{first['machine']}\n")
-    # Summaries name the recipe's TTA ("with flip TTA", ...): the column says it.
-    reported = first.get("val_accuracy_reported", "with flip TTA").removeprefix("with ")
-    print(f"| attention | params | val accuracy ({reported}) | without TTA | train wall s |")
+    rows = [train(args.data, Path(args.out) / attention, args.recipe,
+                  args.train_per_class, ["--attention", attention])
+            for attention in args.variants]
+    print(f"AttnCNN attention ablation: {header(rows[0], args.recipe)}")
+    print(f"| attention | params | val accuracy ({reported(rows[0])}) | without TTA "
+          f"| train wall s |")
     print("|---|---|---|---|---|")
     for attention, row in zip(args.variants, rows):
         print(f"| {attention} | {row['params']:,} | {row['val_accuracy']:.4f} | "

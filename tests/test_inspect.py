@@ -18,10 +18,11 @@ def test_attention_maps_of_every_layer():
     model = AttnCNN(attention=["cbam", "coordinate", "gc"], **TINY)
     maps = inspect.attention_maps(model, IMAGES)
     assert list(maps) == ["stage1_attention", "stage2_attention", "stage3_attention"]
-    assert maps["stage1_attention"]["spatial"].shape == (2, 16, 16, 1)
+    # The whitening stem (2x2, no padding) makes maps of 15, 7 and 3 pixels.
+    assert maps["stage1_attention"]["spatial"].shape == (2, 15, 15, 1)
     assert maps["stage1_attention"]["channel"].shape == (2, 1, 1, 8)
-    assert maps["stage2_attention"]["height"].shape == (2, 8, 1, 8)
-    assert maps["stage3_attention"].shape == (2, 4, 4, 1)
+    assert maps["stage2_attention"]["height"].shape == (2, 7, 1, 8)
+    assert maps["stage3_attention"].shape == (2, 3, 3, 1)
     np.testing.assert_allclose(maps["stage3_attention"].sum((1, 2, 3)), 1.0, rtol=1e-5)
     # The maps are those the model computed: re-derive stage 1's by hand.
     layer = model.get_layer("stage1_attention")

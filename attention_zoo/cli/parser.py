@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feature-map layer name, 'none', or one per stage a,b,c")
     p.add_argument("--width", type=int, nargs="+", default=[64, 256, 256])
     p.add_argument("--stem-width", type=int, default=32)
+    p.add_argument("--stem", default="whiten", choices=["conv", "whiten"],
+                   help="attn_cnn first layer: patch whitening set from the "
+                        "training images (default), or a 3x3 conv")
+    p.add_argument("--dirac", action=argparse.BooleanOptionalAction, default=True,
+                   help="attn_cnn: identity-initialize the 3x3 convs")
+    p.add_argument("--bn-scale", action=argparse.BooleanOptionalAction,
+                   default=False, help="attn_cnn: BatchNormalization learns a scale")
+    p.add_argument("--bn-momentum", type=float, default=0.6)
     p.add_argument("--precision", default="auto",
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--jit-compile", type=jit_argument, default="auto",

@@ -107,7 +107,8 @@ def _train_images(args: argparse.Namespace) -> int:
     val_ds = data.pipeline(val_set, 1000)
     config = {"input_shape": [32, 32, 3], "num_classes": len(train_set.class_names),
               "attention": args.attention, "width": list(args.width),
-              "stem_width": args.stem_width}
+              "stem_width": args.stem_width, "stem": args.stem, "dirac": args.dirac,
+              "bn_scale": args.bn_scale, "bn_momentum": args.bn_momentum}
     result = training.fit(lambda: AttnCNN(**config), train_ds, val_ds, recipe=recipe,
                           out_dir=args.out, precision=args.precision,
                           jit_compile=args.jit_compile, train_size=len(train_set),

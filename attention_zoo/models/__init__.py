@@ -6,6 +6,8 @@ from attention_zoo.models.text import AttnTextClassifier
 from attention_zoo.models.ensemble import ensemble, ensemble_members
 from attention_zoo.models.registry import (card, create, load, names,
                                            pretrained, register_model)
+from attention_zoo.models.whitening import Dirac, PatchWhitening, adapt_whitening
 
 __all__ = ["AttnCNN", "AttnTextClassifier", "ensemble", "ensemble_members", "card",
-           "create", "load", "names", "pretrained", "register_model"]
+           "create", "load", "names", "pretrained", "register_model", "PatchWhitening", "Dirac",
+           "adapt_whitening"]

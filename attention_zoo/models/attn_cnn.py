@@ -9,6 +9,7 @@ import keras
 
 from attention_zoo import layers as zoo_layers
 from attention_zoo.models.registry import check_matches_card, register_model
+from attention_zoo.models.whitening import Dirac, PatchWhitening
 
 #: Per-channel statistics of CIFAR-10 training pixels (0..255).
 CIFAR10_MEAN = (125.3, 123.0, 113.9)
@@ -60,15 +61,16 @@ class PixelNormalization(keras.layers.Layer):
 
 
 def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
-             momentum: float = 0.9) -> Any:
+             momentum: float = 0.9, dirac: bool = False, scale: bool = True) -> Any:
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                            kernel_initializer=Dirac() if dirac else "glorot_uniform",
                             name=f"{name}_conv")(x)
     if pool:
         x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     # Synchronized: under tf.distribute every replica sees the global batch
     # statistics, so all workers keep identical moving statistics.
-    x = keras.layers.BatchNormalization(momentum=momentum, synchronized=True,
-                                        name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=momentum, scale=scale,
+                                        synchronized=True, name=f"{name}_bn")(x)
     return keras.layers.Activation("gelu", name=f"{name}_gelu")(x)
 
 
@@ -77,11 +79,18 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             attention: Attention = "cbam", width: Sequence[int] = (64, 256, 256),
             stem_width: int = 32, weights: str | os.PathLike | None = None,
             attention_kwargs: dict[str, Any] | None = None,
-            name: str = "attn_cnn") -> keras.Model:
-    """A CIFAR-10 convnet in the style of airbench (Jordan, 2024): a stem,
-    three stages of ``conv-pool-BN-GELU, conv-BN-GELU`` (32 -> 16 -> 8 -> 4
-    pixels for 32x32 inputs), an attention layer after each stage, global max
-    pooling and a linear classifier whose logits are scaled by 1/8.
+            stem: str = "whiten", dirac: bool = True, bn_scale: bool = False,
+            bn_momentum: float = 0.6, name: str = "attn_cnn") -> keras.Model:
+    """A CIFAR-10 convnet after airbench94 (Jordan, 2024): a 2x2 patch-
+    whitening stem, three stages of ``conv-pool-BN-GELU, conv-BN-GELU`` (31
+    -> 15 -> 7 -> 3 pixels for 32x32 inputs), an attention layer after each
+    stage, global max pooling and a linear classifier whose logits are scaled
+    by 1/8. Convolutions start as identities on their first channels
+    (``dirac``) and BatchNormalization learns only offsets.
+
+    The whitening filters come from data: ``training.fit`` sets them from
+    training images; outside it call ``attention_zoo.models.adapt_whitening(
+    model, images)`` before training.
 
     Args:
         input_shape: ``(H, W, 3)``. Inputs are raw pixels 0..255 (uint8 or
@@ -91,11 +100,19 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         attention: a feature-map layer name (``attention_zoo.layers.names(
             "feature_map")``), None, or one of those per stage.
         width: filters of each stage.
-        stem_width: filters of the first convolution.
+        stem_width: filters of the first convolution (``stem="conv"``).
         weights: None, ``"cifar10"`` (the shipped weights; arguments must match
             theirs) or a path to a ``.weights.h5`` file.
         attention_kwargs: passed to every attention layer (e.g.
             ``{"reduction": 8}``).
+        stem: ``"conv"`` (3x3 conv-BN-GELU with ``stem_width`` filters) or
+            ``"whiten"`` (airbench's 2x2 ``PatchWhitening`` + GELU, 24
+            filters set from training images by ``training.fit``;
+            ``stem_width`` is then unused and maps shrink 32 -> 31 -> 15 ->
+            7 -> 3).
+        dirac: identity-initialize the first filters of each 3x3 conv.
+        bn_scale: BatchNormalization learns a scale (else only an offset).
+        bn_momentum: BatchNormalization's moving-average momentum.
 
     Returns a functional ``keras.Model`` from ``(batch, H, W, 3)`` pixels to
     ``(batch, num_classes)`` probabilities (float32 under any policy).
@@ -111,10 +128,17 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
 
     inputs = keras.Input(tuple(input_shape), name="image")
     x = PixelNormalization(CIFAR10_MEAN, CIFAR10_STD, name="normalize")(inputs)
-    x = _conv_bn(x, stem_width, "stem")
+    block = {"momentum": bn_momentum, "dirac": dirac, "scale": bn_scale}
+    if stem == "conv":
+        x = _conv_bn(x, stem_width, "stem", **block)
+    elif stem == "whiten":
+        x = PatchWhitening(2, name="stem_whiten")(x)
+        x = keras.layers.Activation("gelu", name="stem_gelu")(x)
+    else:
+        raise ValueError(f"stem must be 'conv' or 'whiten', received {stem!r}")
     for i, (filters, kind) in enumerate(zip(width, per_stage), start=1):
-        x = _conv_bn(x, filters, f"stage{i}a", pool=True)
-        x = _conv_bn(x, filters, f"stage{i}b")
+        x = _conv_bn(x, filters, f"stage{i}a", pool=True, **block)
+        x = _conv_bn(x, filters, f"stage{i}b", **block)
         if kind is not None:
             x = zoo_layers.get(kind, name=f"stage{i}_attention",
                                **(attention_kwargs or {}))(x)
@@ -134,7 +158,9 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         path = check_matches_card("attn_cnn_cifar10", {
             "input_shape": list(input_shape), "num_classes": num_classes,
             "attention": attention if isinstance(attention, (str, type(None)))
-            else list(attention), "width": list(width), "stem_width": stem_width})
+            else list(attention), "width": list(width), "stem_width": stem_width,
+            "stem": stem, "dirac": dirac, "bn_scale": bn_scale,
+            "bn_momentum": bn_momentum})
         model.load_weights(path)
     elif weights is not None:
         _load_user_weights(model, weights)

@@ -6,6 +6,7 @@ names the builder and its arguments; the cards are the list of what ships.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -88,9 +89,11 @@ def _with_paths(config: Any, folder: Path) -> Any:
 
 
 def check_matches_card(name: str, requested: dict[str, Any]) -> Path:
-    """Refuses shipped weights trained with other arguments; returns their path."""
+    """Refuses shipped weights trained with other arguments; returns their
+    path. Arguments a card leaves out are the builder's defaults, as
+    ``load`` builds it."""
     info = card(name)
-    shipped = info["config"]
+    shipped = {**_defaults(MODELS.entry(info["model"]).target), **info["config"]}
     diff = {k: (shipped.get(k), v) for k, v in requested.items()
             if _plain(shipped.get(k)) != _plain(v)}
     if diff:
@@ -99,6 +102,11 @@ def check_matches_card(name: str, requested: dict[str, Any]) -> Path:
         raise ValueError(f"the shipped weights {name!r} do not fit this model: "
                          f"{detail}")
     return weights_root() / name / WEIGHTS_FILE
+
+
+def _defaults(builder: Callable[..., Any]) -> dict[str, Any]:
+    return {name: p.default for name, p in inspect.signature(builder).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def _plain(value: Any) -> Any:

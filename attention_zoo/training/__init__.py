@@ -20,9 +20,10 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from attention_zoo.training.callbacks import AtomicCheckpoint, Throughput, save_atomically
+from attention_zoo.training.callbacks import (AtomicCheckpoint, Lookahead, Throughput,
+                                              save_atomically)
 from attention_zoo.training.distribute import (STRATEGIES, fit_multiworker, get_strategy,
-                                               is_chief, is_multiworker)
+                                               is_chief, is_multiworker, mean_over_workers)
 from attention_zoo.training.policy import (PRECISIONS, choose_jit, choose_precision,
                                            cpu_has_bf16, has_gpu)
 from attention_zoo.training.recipes import (RECIPES, SGD, AdamW, OneCycle, Recipe,
@@ -31,7 +32,7 @@ from attention_zoo.training.recipes import (RECIPES, SGD, AdamW, OneCycle, Recip
 
 __all__ = ["fit", "evaluate", "predict", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
            "OneCycle", "SGD", "AdamW", "SparseSmoothedCrossentropy", "make_optimizer",
-           "AtomicCheckpoint", "Throughput", "save_atomically", "PRECISIONS",
+           "AtomicCheckpoint", "Lookahead", "Throughput", "save_atomically", "PRECISIONS",
            "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "STRATEGIES",
            "TTA_MODES", "tta_name", "get_strategy", "is_chief", "is_multiworker",
            "fit_multiworker"]
@@ -102,6 +103,8 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
 
     out = Path(out_dir) if out_dir is not None else None
     callbacks: list[keras.callbacks.Callback] = [Throughput(train_size)]
+    if recipe.lookahead:
+        callbacks.append(Lookahead(recipe.lookahead))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         # The backup goes last: once it says an epoch is done, that epoch's
@@ -121,12 +124,16 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         initial = 0
 
     def build_under_policy() -> keras.Model:
+        if isinstance(build, keras.Model):
+            return build  # already trained or adapted: left as it is
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy(policy)
         try:
-            return build if isinstance(build, keras.Model) else build()
+            model = build()
         finally:
             keras.config.set_dtype_policy(previous)
+        _adapt_to_data(model, train, log, strategy)
+        return model
 
     start = time.perf_counter()
     if is_multiworker(strategy):
@@ -159,6 +166,27 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             "initial_epoch": initial, "val_accuracy": val_accuracy}, indent=2))
     return FitResult(model, dict(logged), policy, use_xla, wall, initial,
                      val_accuracy)
+
+
+def _adapt_to_data(model: keras.Model, train: Any, log: Callable[[str], None],
+                   strategy: Any = None, examples: int = 5000) -> None:
+    """Sets data-initialized layers (``PatchWhitening``) from the first
+    ``examples`` training inputs. Workers of a multi-worker run augment
+    differently, so they average their statistics and agree."""
+    from attention_zoo.models.whitening import PatchWhitening, adapt_whitening
+
+    if not any(isinstance(layer, PatchWhitening) for layer in model.layers):
+        return
+    batches, count = [], 0
+    for x, *_ in train:
+        batches.append(np.asarray(x))
+        count += len(batches[-1])
+        if count >= examples:
+            break
+    names = adapt_whitening(model, np.concatenate(batches)[:examples],
+                            reduce=(lambda c: mean_over_workers(strategy, c))
+                            if is_multiworker(strategy) else None)
+    log(f"adapted {', '.join(names)} to {min(count, examples)} training images")
 
 
 def _finished_epochs(out: Path) -> int:

@@ -49,3 +49,29 @@ def save_atomically(model: keras.Model, path: str | os.PathLike) -> None:
     else:
         model.save(tmp)
     os.replace(tmp, path)
+
+
+def copy_average_into_weights(optimizer: keras.optimizers.Optimizer,
+                              variables: list) -> None:
+    """Replaces ``variables`` by the optimizer's EMA of them."""
+    for variable, average in zip(variables, optimizer._model_variables_moving_average):
+        if average is not None:
+            variable.assign(average)
+
+
+class Lookahead(keras.callbacks.Callback):
+    """airbench's lookahead: every ``period`` steps the weights are replaced
+    by the optimizer's weight EMA (``use_ema=True``). A callback rather than
+    Keras's ``ema_overwrite_frequency``, whose in-graph conditional fails
+    under tf.distribute (``merge_call`` inside a cond)."""
+
+    def __init__(self, period: int) -> None:
+        super().__init__()
+        if not isinstance(period, int) or period < 1:
+            raise ValueError(f"period must be an int >= 1, received {period!r}")
+        self.period = period
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        optimizer = self.model.optimizer
+        if int(optimizer.iterations.numpy()) % self.period == 0:
+            copy_average_into_weights(optimizer, self.model.trainable_variables)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import keras
+import numpy as np
 
+from attention_zoo.training.callbacks import copy_average_into_weights
 from attention_zoo.training.recipes import Recipe, make_optimizer
 
 STRATEGIES = ("mirrored", "multiworker")
@@ -53,6 +55,15 @@ def is_chief(strategy: Any = None) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
+def mean_over_workers(strategy: Any, value: np.ndarray) -> np.ndarray:
+    """The mean of a host array over the replicas of ``strategy`` (every
+    worker must call it)."""
+    import tensorflow as tf
+
+    per_replica = strategy.run(lambda: tf.constant(value, tf.float32))
+    return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None).numpy()
+
+
 def fit_multiworker(strategy: Any, build: Callable[[], keras.Model], train: Any,
                      recipe: Recipe, steps: int, verbose: int | str) -> tuple:
     """Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy
@@ -93,6 +104,8 @@ def fit_multiworker(strategy: Any, build: Callable[[], keras.Model], train: Any,
         total, count = 0.0, 0
         for x, y in batches:
             loss = float(distributed_step(x, y))
+            if recipe.lookahead and int(optimizer.iterations.numpy()) % recipe.lookahead == 0:
+                copy_average_into_weights(optimizer, model.trainable_variables)
             total, count = total + loss, count + 1
             if bar is not None:
                 bar.add(1, [("loss", loss)])
