@@ -28,6 +28,16 @@ def train(data: str, out: Path, recipe: str, train_per_class: int,
     return json.loads((out / "summary.json").read_text())
 
 
+def arguments(out: str) -> argparse.ArgumentParser:
+    """The options both CIFAR-10 comparison scripts take."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--train-per-class", type=int, default=1500)
+    parser.add_argument("--recipe", default="cifar10_short")
+    return parser
+
+
 def header(first: dict, recipe: str) -> str:
     return (f"recipe `{recipe}` ({first['epochs']} epochs), {first['data']}; "
             f"{first['precision']}, XLA {'on' if first['jit_compile'] else 'off'}; "
@@ -40,11 +50,7 @@ def reported(first: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default="runs/ablation")
-    parser.add_argument("--train-per-class", type=int, default=1500)
-    parser.add_argument("--recipe", default="cifar10_short")
+    parser = arguments("runs/ablation")
     parser.add_argument("--variants", nargs="+", default=VARIANTS)
     args = parser.parse_args()
     rows = [train(args.data, Path(args.out) / attention, args.recipe,

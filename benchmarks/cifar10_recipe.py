@@ -10,10 +10,9 @@ Usage: python benchmarks/cifar10_recipe.py --data ZIP [--variants NAME...]
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from cifar10_ablation import header, reported, train
+from cifar10_ablation import arguments, header, reported, train
 
 BEFORE_NET = ["--stem", "conv", "--no-dirac", "--bn-scale", "--bn-momentum", "0.9"]
 BEFORE_RECIPE = ["--lr", "0.4", "--set", "momentum=0.9", "--set", "weight_decay=5e-4",
@@ -31,11 +30,7 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default="runs/recipe")
-    parser.add_argument("--train-per-class", type=int, default=1500)
-    parser.add_argument("--recipe", default="cifar10_short")
+    parser = arguments("runs/recipe")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     args = parser.parse_args()
     rows = []

@@ -37,6 +37,12 @@ def write_tiny_cifar_zip(path, per_class: int = 6, seed: int = 0):
     return path
 
 
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """Decoded-image caches go to the test's own folder."""
+    monkeypatch.setenv("ATTENTION_ZOO_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_zip(tmp_path_factory):
     """CIFAR-like zip, 6 images per class."""

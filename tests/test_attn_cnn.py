@@ -24,9 +24,7 @@ from attention_zoo.models.cards import ship
 TINY = {"width": (8, 8, 8), "stem_width": 8}
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ATTENTION_ZOO_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 # ------------------------------------------------------------------ model --

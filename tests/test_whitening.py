@@ -16,9 +16,7 @@ AIRBENCH = {"width": (8, 8, 8), "stem": "whiten", "dirac": True, "bn_scale": Fal
             "bn_momentum": 0.6}
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ATTENTION_ZOO_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _correlated_images(n: int = 40, seed: int = 0) -> np.ndarray:

@@ -9,6 +9,9 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+#: Training images that set the whitening filters (airbench uses 5,000).
+ADAPT_EXAMPLES = 5000
+
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
 class PatchWhitening(keras.layers.Layer):

@@ -169,11 +169,12 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
 
 
 def _adapt_to_data(model: keras.Model, train: Any, log: Callable[[str], None],
-                   strategy: Any = None, examples: int = 5000) -> None:
+                   strategy: Any = None) -> None:
     """Sets data-initialized layers (``PatchWhitening``) from the first
-    ``examples`` training inputs. Workers of a multi-worker run augment
+    ``ADAPT_EXAMPLES`` training inputs. Workers of a multi-worker run augment
     differently, so they average their statistics and agree."""
-    from attention_zoo.models.whitening import PatchWhitening, adapt_whitening
+    from attention_zoo.models.whitening import (ADAPT_EXAMPLES, PatchWhitening,
+                                                adapt_whitening)
 
     if not any(isinstance(layer, PatchWhitening) for layer in model.layers):
         return
@@ -181,12 +182,12 @@ def _adapt_to_data(model: keras.Model, train: Any, log: Callable[[str], None],
     for x, *_ in train:
         batches.append(np.asarray(x))
         count += len(batches[-1])
-        if count >= examples:
+        if count >= ADAPT_EXAMPLES:
             break
-    names = adapt_whitening(model, np.concatenate(batches)[:examples],
+    names = adapt_whitening(model, np.concatenate(batches)[:ADAPT_EXAMPLES],
                             reduce=(lambda c: mean_over_workers(strategy, c))
                             if is_multiworker(strategy) else None)
-    log(f"adapted {', '.join(names)} to {min(count, examples)} training images")
+    log(f"adapted {', '.join(names)} to {min(count, ADAPT_EXAMPLES)} training images")
 
 
 def _finished_epochs(out: Path) -> int:

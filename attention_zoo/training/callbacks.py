@@ -51,9 +51,12 @@ def save_atomically(model: keras.Model, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def copy_average_into_weights(optimizer: keras.optimizers.Optimizer,
-                              variables: list) -> None:
-    """Replaces ``variables`` by the optimizer's EMA of them."""
+def look_ahead(optimizer: keras.optimizers.Optimizer, variables: list,
+               period: int) -> None:
+    """After a step: when the optimizer's step count is a multiple of
+    ``period``, replaces ``variables`` by its EMA of them."""
+    if int(optimizer.iterations.numpy()) % period:
+        return
     for variable, average in zip(variables, optimizer._model_variables_moving_average):
         if average is not None:
             variable.assign(average)
@@ -72,6 +75,4 @@ class Lookahead(keras.callbacks.Callback):
         self.period = period
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        optimizer = self.model.optimizer
-        if int(optimizer.iterations.numpy()) % self.period == 0:
-            copy_average_into_weights(optimizer, self.model.trainable_variables)
+        look_ahead(self.model.optimizer, self.model.trainable_variables, self.period)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from attention_zoo.training.callbacks import copy_average_into_weights
+from attention_zoo.training.callbacks import look_ahead
 from attention_zoo.training.recipes import Recipe, make_optimizer
 
 STRATEGIES = ("mirrored", "multiworker")
@@ -104,8 +104,8 @@ def fit_multiworker(strategy: Any, build: Callable[[], keras.Model], train: Any,
         total, count = 0.0, 0
         for x, y in batches:
             loss = float(distributed_step(x, y))
-            if recipe.lookahead and int(optimizer.iterations.numpy()) % recipe.lookahead == 0:
-                copy_average_into_weights(optimizer, model.trainable_variables)
+            if recipe.lookahead:
+                look_ahead(optimizer, model.trainable_variables, recipe.lookahead)
             total, count = total + loss, count + 1
             if bar is not None:
                 bar.add(1, [("loss", loss)])
