@@ -106,26 +106,28 @@ def plot_attention(model: keras.Model, images: Any, path: str | os.PathLike,
 
 def _text_parts(model: keras.Model) -> tuple[Any, keras.Model, keras.layers.Layer]:
     """The vectorizer, token-id classifier and attention layer of a string
-    AttnTextClassifier, or of an ensemble's first member."""
+    AttnTextClassifier, or of an ensemble's first member with token
+    attention (an ensemble may hold an ``NBTextClassifier``, which has none)."""
     from attention_zoo.models.ensemble import ensemble_members
     from attention_zoo.models.text import IDS_MODEL
 
-    try:
-        model = ensemble_members(model)[0]
-        vectorize = model.get_layer("vectorize")
-        classifier = model.get_layer(IDS_MODEL)
-        attention = classifier.get_layer("token_attention")
-    except ValueError:
-        raise ValueError(f"model {model.name!r} is not a string-input "
-                         f"AttnTextClassifier or an ensemble of them") from None
-    return vectorize, classifier, attention
+    for member in ensemble_members(model):
+        try:
+            classifier = member.get_layer(IDS_MODEL)
+            return (member.get_layer("vectorize"), classifier,
+                    classifier.get_layer("token_attention"))
+        except ValueError:
+            continue
+    raise ValueError(f"model {model.name!r} is not a string-input "
+                     f"AttnTextClassifier or an ensemble holding one: it has no "
+                     f"token attention to explain")
 
 
 def explain_text(model: keras.Model, texts: Any) -> list[list[tuple[str, float]]]:
     """Each text's tokens (as the model's vectorizer produced them, n-grams
     included) with the attention weight the pooling gave them; padding left
     out. Weights of one text sum to 1 (0 for an empty text). An ensemble is
-    explained by its first member."""
+    explained by its first member with token attention."""
     from attention_zoo.models.text import as_text_tensor
 
     vectorize, classifier, attention = _text_parts(model)

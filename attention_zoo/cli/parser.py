@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("train", help="train a zoo model")
-    p.add_argument("model", help="zoo model: attn_cnn or attn_text")
+    p.add_argument("model", help="zoo model: attn_cnn, attn_text or nb_text")
     p.add_argument("--data", help="attn_cnn: image folder or zip (train/<class>/"
                    "*.jpg), default keras.datasets.cifar10 (downloads); "
                    "attn_text: label<TAB>text file, default keras.datasets.imdb")
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-per-class", type=int,
                    help="use only the first N training images of each class")
     p.add_argument("--seed", type=int, default=0)
-    text = p.add_argument_group("attn_text")
+    text = p.add_argument_group("attn_text and nb_text")
     text.add_argument("--val-data", help="a separate validation file (SST-2 dev)")
     text.add_argument("--val-fraction", type=float, default=0.1,
                       help="else hold out this stratified, seeded fraction")
@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--text-attention", default="additive",
                       choices=["pooling", "additive", "dot", "mha"])
     text.add_argument("--vocab-size", type=int, default=20000)
-    text.add_argument("--max-length", type=int, default=128)
+    text.add_argument("--max-length", type=int,
+                      help="tokens kept per text (default: attn_text 128, "
+                           "nb_text 8000 n-gram ids)")
     text.add_argument("--ngrams", type=int)
     text.add_argument("--truncating", default="post", choices=TRUNCATIONS,
                       help="keep the first (post) or last (pre) --max-length "

@@ -1,4 +1,5 @@
-"""``attention-zoo train``: AttnCNN on images, AttnTextClassifier on texts;
+"""``attention-zoo train``: AttnCNN on images, AttnTextClassifier and
+NBTextClassifier on texts;
 writes the run's model card and ships it on request."""
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from attention_zoo.cli.common import per_class, text_splits
 def cmd_train(args: argparse.Namespace) -> int:
     import keras
 
-    trainers = {"attn_cnn": _train_images, "attn_text": _train_text}
+    trainers = {"attn_cnn": _train_images, "attn_text": _train_text,
+                "nb_text": _train_text}
     if args.model not in trainers:
         raise SystemExit(f"attention-zoo train: unknown model {args.model!r}; "
                          f"known: {', '.join(trainers)}")
@@ -125,31 +127,44 @@ def _train_images(args: argparse.Namespace) -> int:
                     else "without TTA"})
 
 
+#: --max-length when not given: tokens of a word model, n-gram ids of a bag.
+MAX_LENGTH = {"attn_text": 128, "nb_text": 8000}
+
+
 def _train_text(args: argparse.Namespace) -> int:
     from attention_zoo import data, training
     from attention_zoo.data.text import build_vocabulary, write_vocabulary
-    from attention_zoo.models import AttnTextClassifier
+    from attention_zoo.models import AttnTextClassifier, NBTextClassifier
 
     train_set, val_set, source = text_splits(args)
     classes = int(max(train_set.labels.max(), val_set.labels.max())) + 1
     print(f"data: {len(train_set)} training and {len(val_set)} validation texts, "
           f"{classes} classes")
-    vocabulary = build_vocabulary(train_set.texts, args.vocab_size, args.ngrams)
-    recipe = _recipe(args, "text")
-    config = {"num_classes": classes, "max_length": args.max_length,
-              "ngrams": args.ngrams, "truncating": args.truncating,
-              "encoder": args.encoder,
-              "attention": args.text_attention, "embed_dim": args.embed_dim,
-              "hidden": args.hidden, "dropout": args.dropout}
+    max_length = args.max_length or MAX_LENGTH[args.model]
+    if args.model == "nb_text":
+        ngrams = args.ngrams or 3
+        recipe = _recipe(args, "nb_text")
+        config = {"num_classes": classes, "ngrams": ngrams, "max_length": max_length}
+        builder = NBTextClassifier
+    else:
+        ngrams = args.ngrams
+        recipe = _recipe(args, "text")
+        config = {"num_classes": classes, "max_length": max_length,
+                  "ngrams": ngrams, "truncating": args.truncating,
+                  "encoder": args.encoder,
+                  "attention": args.text_attention, "embed_dim": args.embed_dim,
+                  "hidden": args.hidden, "dropout": args.dropout}
+        builder = AttnTextClassifier
+    vocabulary = build_vocabulary(train_set.texts, args.vocab_size, ngrams)
     train_ds = data.text_pipeline(train_set, recipe.batch_size, training=True,
                                   num_classes=classes, seed=args.seed)
     val_ds = data.text_pipeline(val_set, 256, num_classes=classes)
-    result = training.fit(lambda: AttnTextClassifier(vocabulary=vocabulary, **config),
+    result = training.fit(lambda: builder(vocabulary=vocabulary, **config),
                           train_ds, val_ds, recipe=recipe, out_dir=args.out,
                           precision=args.precision, jit_compile=args.jit_compile,
                           train_size=len(train_set), strategy=args.strategy)
     write_vocabulary(vocabulary, Path(args.out) / "vocab.txt")
-    return _finish(args, result, recipe, "attn_text",
+    return _finish(args, result, recipe, args.model,
                    {**config, "vocabulary": "vocab.txt"},
                    f"{source}: {len(train_set)} training texts, {len(val_set)} "
                    f"validation texts", len(train_set),

@@ -87,17 +87,25 @@ def _predict_text(args: argparse.Namespace, model) -> int:
 
     probabilities = model.predict(list(args.inputs), verbose=0)
     names = class_names(args, probabilities.shape[-1])
-    explanations = inspect.explain_text(model, list(args.inputs))
+    try:
+        explanations = inspect.explain_text(model, list(args.inputs))
+    except ValueError:  # a model without token attention (NBTextClassifier)
+        explanations = None
     captions = []
-    for text, p, tokens in zip(args.inputs, probabilities, explanations):
+    for i, (text, p) in enumerate(zip(args.inputs, probabilities)):
         best = int(np.argmax(p))
-        top = sorted(tokens, key=lambda t: -t[1])[:args.top]
         caption = f"{names[best]} {p[best]:.3f}"
         captions.append(caption)
         shown = text if len(text) <= 80 else text[:77] + "..."
+        if explanations is None:
+            print(f"{shown!r}: {caption}")
+            continue
+        top = sorted(explanations[i], key=lambda t: -t[1])[:args.top]
         print(f"{shown!r}: {caption}; most attended: "
               + ", ".join(f"{t} {w:.2f}" for t, w in top))
-    if args.plot:
+    if args.plot and explanations is None:
+        print(f"no attention highlights: {model.name} has no token attention")
+    elif args.plot:
         path = inspect.highlight_html(explanations, args.plot, captions)
         print(f"attention highlights: {path}")
     return 0

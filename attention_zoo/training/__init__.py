@@ -170,24 +170,30 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
 
 def _adapt_to_data(model: keras.Model, train: Any, log: Callable[[str], None],
                    strategy: Any = None) -> None:
-    """Sets data-initialized layers (``PatchWhitening``) from the first
-    ``ADAPT_EXAMPLES`` training inputs. Workers of a multi-worker run augment
-    differently, so they average their statistics and agree."""
+    """Sets data-initialized layers before the first step: ``PatchWhitening``
+    from the first ``ADAPT_EXAMPLES`` training inputs, ``NaiveBayesLogits``
+    from one pass over the training set. Workers of a multi-worker run see
+    different data (and augmentation), so they average their statistics and
+    agree."""
+    from attention_zoo.models.naive_bayes import adapt_naive_bayes, naive_bayes_layers
     from attention_zoo.models.whitening import (ADAPT_EXAMPLES, PatchWhitening,
                                                 adapt_whitening)
 
-    if not any(isinstance(layer, PatchWhitening) for layer in model.layers):
-        return
-    batches, count = [], 0
-    for x, *_ in train:
-        batches.append(np.asarray(x))
-        count += len(batches[-1])
-        if count >= ADAPT_EXAMPLES:
-            break
-    names = adapt_whitening(model, np.concatenate(batches)[:ADAPT_EXAMPLES],
-                            reduce=(lambda c: mean_over_workers(strategy, c))
-                            if is_multiworker(strategy) else None)
-    log(f"adapted {', '.join(names)} to {min(count, ADAPT_EXAMPLES)} training images")
+    reduce = ((lambda a: mean_over_workers(strategy, a))
+              if is_multiworker(strategy) else None)
+    if any(isinstance(layer, PatchWhitening) for layer in model.layers):
+        batches, count = [], 0
+        for x, *_ in train:
+            batches.append(np.asarray(x))
+            count += len(batches[-1])
+            if count >= ADAPT_EXAMPLES:
+                break
+        names = adapt_whitening(model, np.concatenate(batches)[:ADAPT_EXAMPLES],
+                                reduce=reduce)
+        log(f"adapted {', '.join(names)} to {min(count, ADAPT_EXAMPLES)} training images")
+    if naive_bayes_layers(model):
+        names = adapt_naive_bayes(model, ((x, y) for x, y, *_ in train), reduce=reduce)
+        log(f"adapted {', '.join(names)} to the training set's n-gram counts")
 
 
 def _finished_epochs(out: Path) -> int:

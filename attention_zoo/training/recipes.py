@@ -73,6 +73,10 @@ RECIPES: dict[str, Recipe] = {
     "text": Recipe(epochs=3, batch_size=64, optimizer="adamw", learning_rate=2e-3,
                    warmup=0.1, weight_decay=1e-2, label_smoothing=0.0, ema=False,
                    translate=0, flip=False, tta=False),
+    # NBTextClassifier: logistic regression on NB-scaled n-gram bags.
+    "nb_text": Recipe(epochs=2, batch_size=64, optimizer="adamw", learning_rate=1e-3,
+                      warmup=0.1, weight_decay=1e-2, label_smoothing=0.0, ema=False,
+                      translate=0, flip=False, tta=False),
 }
 
 
