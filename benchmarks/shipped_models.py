@@ -65,6 +65,20 @@ def time_to_accuracy(name: str, runs: Path) -> list[str]:
     return lines
 
 
+def member_lines(name: str, card: dict) -> list[str]:
+    """An ensemble's members from its card: each has its own training run."""
+    shutil.rmtree(RESULTS / name, ignore_errors=True)  # a single model's, before
+    lines = [f"\n{name}: an ensemble; its members (from the card; training wall s "
+             f"= epochs only, command s = the whole `attention-zoo train`)\n",
+             "| member | model | training wall s | command s | val accuracy |",
+             "|---|---|---|---|---|"]
+    for i, (member, config) in enumerate(zip(card["members"],
+                                             card["config"]["members"])):
+        lines.append(f"| member{i} | {config['model']} | {member['wall_seconds']} | "
+                     f"{member.get('command_seconds', '-')} | {member['val_accuracy']} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cifar")
@@ -90,7 +104,7 @@ def main() -> None:
                                val.images.astype("float32"), 256)
             split = "CIFAR-10 last 500/class (5,000)"
             shown = f"{acc:.4f} ({training.tta_name(tta)} TTA; {plain:.4f} without)"
-        elif card["model"] == "attn_text" and (args.sst2 or args.imdb):
+        elif model.inputs[0].dtype == "string" and (args.sst2 or args.imdb):
             if "sst2" in name and args.sst2:
                 val = data.text_tsv(Path(args.sst2) / "dev.tsv")
                 split = "SST-2 dev (872)"
@@ -110,9 +124,11 @@ def main() -> None:
         trained = card.get("train_examples_per_second",
                            card.get("train_images_per_second"))
         table.append(f"| {name} | {split} | {shown} | {speed:.0f} | "
-                     f"{card['wall_seconds']:.0f} | {trained:.0f} | "
+                     f"{card['wall_seconds']:.0f} | "
+                     f"{'-' if trained is None else f'{trained:.0f}'} | "
                      f"{card['val_accuracy']} |")
-        extra += time_to_accuracy(name, Path(args.runs))
+        extra += (member_lines(name, card) if card["model"] == "ensemble"
+                  else time_to_accuracy(name, Path(args.runs)))
     print("\n".join(table + extra))
     print(f"\n(machine: {json.dumps(models.card(shipped[0])['machine']) if shipped else '-'})")
 

@@ -4,12 +4,16 @@
 set -euo pipefail
 D=../shared/data
 attention-zoo train attn_cnn --data $D/cifar10/cifar10-train-jpeg.zip \
-  --out runs/attn_cnn_cifar10 --ship attn_cnn_cifar10
+  --out runs/attn_cnn_air10 --ship attn_cnn_cifar10
 attention-zoo train attn_text --data $D/sst2/train.tsv --val-data $D/sst2/dev.tsv \
   --out runs/attn_text_sst2 --encoder bigru --text-attention additive \
   --vocab-size 20000 --max-length 64 --epochs 3 --precision float32 \
   --class-names negative positive --ship attn_text_sst2
-attention-zoo train attn_text --data $D/imdb/train.tsv.gz --val-fraction 0.1 \
-  --out runs/attn_text_imdb_ng3 --encoder none --text-attention additive \
-  --ngrams 3 --vocab-size 200000 --max-length 1200 --embed-dim 32 --epochs 4 \
-  --precision float32 --class-names negative positive --ship attn_text_imdb
+# attn_text_imdb: an attention BiGRU over whole reviews and an NBSVM, averaged.
+IMDB="--data $D/imdb/train.tsv.gz --val-fraction 0.1 --precision float32 --class-names negative positive"
+attention-zoo train attn_text $IMDB --out runs/ship/imdb_gru --seed 3 --encoder bigru \
+  --text-attention additive --vocab-size 30000 --max-length 2000 --truncating pre \
+  --embed-dim 128 --hidden 64 --epochs 1 --set decay=false --set ema=true
+attention-zoo train nb_text $IMDB --out runs/ship/imdb_nb --vocab-size 1000000
+attention-zoo ensemble runs/ship/imdb_gru runs/ship/imdb_nb --data $D/imdb/train.tsv.gz \
+  --val-fraction 0.1 --out runs/ship/imdb --ship attn_text_imdb

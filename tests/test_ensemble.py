@@ -135,6 +135,14 @@ def test_ensemble_saves_loads_and_ships(tmp_path, monkeypatch):
     shipped = models.load("tiny_ensemble")
     np.testing.assert_allclose(shipped.predict(TEXTS, verbose=0),
                                model.predict(TEXTS, verbose=0), atol=1e-6)
+    # Re-shipped as a single model: the folder keeps no member vocabulary.
+    ship(word_model(0), "tiny_ensemble", {"model": "attn_text", "config": configs[0]
+                                          | {"vocabulary": "vocab.txt"}},
+         root=tmp_path / "zoo", files={"vocab.txt": tmp_path / "v0.txt"})
+    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["tiny_ensemble"]
+    assert sorted(p.name for p in (tmp_path / "zoo" / "tiny_ensemble").iterdir()) == [
+        "README.md", "card.json", "model.weights.h5", "vocab.txt"]
+    assert models.load("tiny_ensemble").predict(TEXTS, verbose=0).shape == (5, 2)
 
 
 def test_ensemble_exports_with_one_tokenizer_per_member(tmp_path):

@@ -51,6 +51,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         member_cards.append({
             "run": str(run), "command": summary.get("command"),
             "wall_seconds": summary.get("wall_seconds"),
+            "command_seconds": summary.get("command_seconds"),
             "val_accuracy": round(training.accuracy(p, val_ds), 4)})
         print(f"member{i} {run}: val_accuracy {member_cards[-1]['val_accuracy']}")
     summary = {
@@ -60,6 +61,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         "members": member_cards,
         # Training time of the whole model: the members ran one after another.
         "wall_seconds": round(sum(m["wall_seconds"] or 0 for m in member_cards), 1),
+        "command_seconds": (None if None in [m["command_seconds"] for m in member_cards]
+                            else round(sum(m["command_seconds"] for m in member_cards), 1)),
         "precision": sorted({s.get("precision") for s in summaries}),
         "machine": machine(),
         "val_accuracy": round(accuracy, 4), **count,

@@ -17,6 +17,7 @@ from attention_zoo.cli.common import per_class, text_splits
 def cmd_train(args: argparse.Namespace) -> int:
     import keras
 
+    args.started = time.perf_counter()
     trainers = {"attn_cnn": _train_images, "attn_text": _train_text,
                 "nb_text": _train_text}
     if args.model not in trainers:
@@ -74,6 +75,8 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
         "command": "attention-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "epochs": recipe.epochs,
         "wall_seconds": round(sum(seconds), 1),
+        # The whole command: data, vocabulary, adapting, training, evaluation.
+        "command_seconds": round(time.perf_counter() - args.started, 1),
         "train_examples_per_second": round(train_size * len(seconds)
                                            / max(sum(seconds), 1e-9), 1),
         "precision": result.precision, "jit_compile": result.jit_compile,

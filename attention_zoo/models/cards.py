@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +26,34 @@ def ship(model: keras.Model, name: str, card: dict[str, Any],
          files: dict[str, str | os.PathLike] | None = None) -> Path:
     """Writes ``model``'s weights and ``card`` (which must name the builder in
     ``"model"`` and its arguments in ``"config"``) to ``<root>/<name>/``, with
-    ``files`` (name in the folder -> source path) copied beside them."""
+    ``files`` (name in the folder -> source path) copied beside them.
+
+    The folder is written under a temporary name and then swapped in whole,
+    so a re-shipped model keeps no file of the one it replaces (a vocabulary
+    the new card no longer names) and an interrupted ship leaves the old
+    model as it was."""
     for key in ("model", "config"):
         if key not in card:
             raise ValueError(f"a model card needs {key!r}, received keys "
                              f"{sorted(card)}")
-    folder = Path(root) if root is not None else weights_root()
-    folder = folder / name
-    folder.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root is not None else weights_root()
+    folder, tmp, old = root / name, root / f".{name}.tmp", root / f".{name}.old"
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp.mkdir(parents=True)
     # A new functional model over the same layers has no optimizer, so the
     # file holds the weights without momentum and EMA slots.
     bare = keras.Model(model.inputs, model.outputs, name=model.name)
-    save_atomically(bare, folder / WEIGHTS_FILE)
+    save_atomically(bare, tmp / WEIGHTS_FILE)
     for target, source in (files or {}).items():
-        _write(folder / target, Path(source).read_text(encoding="utf-8"))
+        _write(tmp / target, Path(source).read_text(encoding="utf-8"))
     card = {"name": name, **card}
-    _write(folder / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
-    _write(folder / "README.md", markdown(card))
+    _write(tmp / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
+    _write(tmp / "README.md", markdown(card))
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
     return folder
 
 

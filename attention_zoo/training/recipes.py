@@ -73,9 +73,11 @@ RECIPES: dict[str, Recipe] = {
     "text": Recipe(epochs=3, batch_size=64, optimizer="adamw", learning_rate=2e-3,
                    warmup=0.1, weight_decay=1e-2, label_smoothing=0.0, ema=False,
                    translate=0, flip=False, tta=False),
-    # NBTextClassifier: logistic regression on NB-scaled n-gram bags.
-    "nb_text": Recipe(epochs=2, batch_size=64, optimizer="adamw", learning_rate=1e-3,
-                      warmup=0.1, weight_decay=1e-2, label_smoothing=0.0, ema=False,
+    # NBTextClassifier: logistic regression on NB-scaled n-gram bags. It
+    # fits the training set within 2 epochs; label smoothing is its
+    # regularizer (IMDB: 91.8% with 0.1, 91.0% without; text_nb_imdb.md).
+    "nb_text": Recipe(epochs=2, batch_size=64, optimizer="adamw", learning_rate=3e-3,
+                      warmup=0.1, weight_decay=1e-2, label_smoothing=0.1, ema=False,
                       translate=0, flip=False, tta=False),
 }
 
