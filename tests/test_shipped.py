@@ -20,9 +20,13 @@ def test_every_card_names_its_data_recipe_and_result():
         models.pretrained())
     for name in models.pretrained():
         card = models.card(name)
-        for key in ("model", "config", "data", "recipe", "command", "epochs",
-                    "wall_seconds", "machine", "val_accuracy", "package_version"):
+        for key in ("model", "config", "data", "command", "wall_seconds", "machine",
+                    "val_accuracy", "package_version"):
             assert key in card, (name, key)
+        # An ensemble's members each have their own training run.
+        for run in card.get("members", [card]):
+            for key in ("recipe", "epochs", "command", "wall_seconds", "val_accuracy"):
+                assert run.get(key) is not None, (name, key)
         assert (ROOT / "saved_models" / name / "README.md").is_file()
 
 

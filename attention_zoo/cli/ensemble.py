@@ -50,6 +50,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         config.append({"model": summary["model"], "config": member_config})
         member_cards.append({
             "run": str(run), "command": summary.get("command"),
+            "recipe": summary.get("recipe"), "epochs": summary.get("epochs"),
             "wall_seconds": summary.get("wall_seconds"),
             "command_seconds": summary.get("command_seconds"),
             "val_accuracy": round(training.accuracy(p, val_ds), 4)})
