@@ -15,10 +15,9 @@ from typing import Any, Callable, Iterable, Sequence
 import keras
 import numpy as np
 
-from attention_zoo.data.text import standardize
 from attention_zoo.layers.base import float32_weight
 from attention_zoo.models.registry import register_model
-from attention_zoo.models.text import IDS_MODEL, TextClassifierModel, TokenVectorization
+from attention_zoo.models.text import IDS_MODEL, string_input_model, vocabulary_list
 
 #: Additive smoothing of the per-class n-gram counts.
 ALPHA = 1.0
@@ -143,24 +142,16 @@ def NBTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | Non
     Inputs: ``(batch,)`` strings. Output: ``(batch, num_classes)`` float32
     probabilities.
     """
-    if isinstance(vocabulary, str):
-        from attention_zoo.data.text import read_vocabulary
-
-        vocabulary = read_vocabulary(vocabulary)
+    vocabulary = vocabulary_list(vocabulary)
     if vocabulary is None:
         raise ValueError("NBTextClassifier needs a vocabulary (build one with "
                          "attention_zoo.data.text.build_vocabulary(texts, size, ngrams))")
-    vocabulary = list(vocabulary)
     if not isinstance(ngrams, int) or ngrams < 1:
         raise ValueError(f"ngrams must be an int >= 1, received {ngrams!r}")
-    texts = keras.Input((), dtype="string", name="text")
-    ids = TokenVectorization(max_tokens=len(vocabulary) + 2, standardize=standardize,
-                             ngrams=ngrams if ngrams > 1 else None, output_mode="int",
-                             output_sequence_length=max_length, vocabulary=vocabulary,
-                             name="vectorize")(texts)
     classifier = nb_token_classifier(num_classes, len(vocabulary) + 2, max_length,
                                      init, variable_length=True)
-    return TextClassifierModel(texts, classifier(ids), name=name)
+    return string_input_model(classifier, vocabulary, max_length,
+                              ngrams if ngrams > 1 else None, name=name)
 
 
 def naive_bayes_layers(model: keras.Model) -> list[tuple[keras.Model, NaiveBayesLogits]]:

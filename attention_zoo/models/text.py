@@ -212,12 +212,8 @@ def AttnTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | N
     if truncating not in TRUNCATIONS:
         raise ValueError(f"truncating must be one of {TRUNCATIONS}, received "
                          f"{truncating!r}")
-    if isinstance(vocabulary, str):
-        from attention_zoo.data.text import read_vocabulary
-
-        vocabulary = read_vocabulary(vocabulary)
+    vocabulary = vocabulary_list(vocabulary)
     if vocabulary is not None:
-        vocabulary = list(vocabulary)
         vocab_size = vocab_size or len(vocabulary) + 2
     if string_input and vocabulary is None:
         raise ValueError("string_input=True needs a vocabulary (build one with "
@@ -229,10 +225,30 @@ def AttnTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | N
                                   num_layers, dropout, variable_length=string_input)
     if not string_input:
         return classifier
+    return string_input_model(classifier, vocabulary, max_length, ngrams, truncating,
+                              max_tokens=vocab_size, name=name)
+
+
+def vocabulary_list(vocabulary: Sequence[str] | str | None) -> list[str] | None:
+    """A vocabulary as a list of tokens; a str is a file with one per line."""
+    if isinstance(vocabulary, str):
+        from attention_zoo.data.text import read_vocabulary
+
+        return read_vocabulary(vocabulary)
+    return None if vocabulary is None else list(vocabulary)
+
+
+def string_input_model(classifier: keras.Model, vocabulary: list[str], max_length: int,
+                       ngrams: int | None, truncating: str = "post",
+                       max_tokens: int | None = None, name: str = "text_model"
+                       ) -> keras.Model:
+    """``classifier`` (on int32 ids of any length) behind a ``TokenVectorization``
+    layer named ``vectorize`` (``standardize``, ``vocabulary``, ``ngrams``,
+    ``max_length``): a ``TextClassifierModel`` on raw strings."""
     texts = keras.Input((), dtype="string", name="text")
     vectorize = TokenVectorization(
-        max_tokens=vocab_size, standardize=standardize, ngrams=ngrams,
-        output_mode="int", output_sequence_length=max_length,
+        max_tokens=max_tokens or len(vocabulary) + 2, standardize=standardize,
+        ngrams=ngrams, output_mode="int", output_sequence_length=max_length,
         truncating=truncating, vocabulary=vocabulary, name="vectorize")
     return TextClassifierModel(texts, classifier(vectorize(texts)), name=name)
 
