@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-VARIANTS = ["none", "se", "eca", "cbam", "coordinate"]
+VARIANTS = ["none", "se", "eca", "cbam", "coordinate", "bam", "cbam+residual"]
 
 
 def train(data: str, out: Path, recipe: str, train_per_class: int,
@@ -49,13 +49,22 @@ def reported(first: dict) -> str:
     return first.get("val_accuracy_reported", "with flip TTA").removeprefix("with ")
 
 
+def variant_arguments(variant: str) -> list[str]:
+    """``"cbam"`` -> ``--attention cbam``; ``"cbam+residual"`` adds
+    ``--residual-attention`` (stages output ``x + attention(x)``)."""
+    attention, _, option = variant.partition("+")
+    if option not in ("", "residual"):
+        raise SystemExit(f"unknown variant option {option!r} in {variant!r}")
+    return ["--attention", attention] + (["--residual-attention"] if option else [])
+
+
 def main() -> None:
     parser = arguments("runs/ablation")
     parser.add_argument("--variants", nargs="+", default=VARIANTS)
     args = parser.parse_args()
-    rows = [train(args.data, Path(args.out) / attention, args.recipe,
-                  args.train_per_class, ["--attention", attention])
-            for attention in args.variants]
+    rows = [train(args.data, Path(args.out) / variant, args.recipe,
+                  args.train_per_class, variant_arguments(variant))
+            for variant in args.variants]
     print(f"AttnCNN attention ablation: {header(rows[0], args.recipe)}")
     print(f"| attention | params | val accuracy ({reported(rows[0])}) | without TTA "
           f"| train wall s |")

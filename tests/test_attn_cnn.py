@@ -47,6 +47,26 @@ def test_attention_is_one_argument(attention):
     expected = 0 if attention is None else 2 if isinstance(attention, list) else 3
     assert len(kinds) == expected
 
+def test_residual_attention_adds_the_input_back():
+    plain = AttnCNN(attention="se", **TINY)
+    residual = AttnCNN(attention="se", residual_attention=True, **TINY)
+    residual.set_weights(plain.get_weights())  # same layers, one Add more each
+    adds = [l.name for l in residual.layers if isinstance(l, keras.layers.Add)]
+    assert adds == ["stage1_residual", "stage2_residual", "stage3_residual"]
+    # x + se(x) = x * (1 + gate): a different function of the same weights.
+    images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    assert not np.allclose(plain.predict(images, verbose=0),
+                           residual.predict(images, verbose=0))
+    sub = keras.Model(residual.input, [residual.get_layer("stage1b_gelu").output,
+                                       residual.get_layer("stage1_attention").output,
+                                       residual.get_layer("stage1_residual").output])
+    x, attended, out = sub.predict(images, verbose=0)
+    np.testing.assert_allclose(out, x + attended, rtol=1e-5, atol=1e-5)
+    # No attention: nothing to add.
+    assert not any(isinstance(l, keras.layers.Add) for l in
+                   AttnCNN(attention=None, residual_attention=True, **TINY).layers)
+
+
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"attention": "additive"}, "feature-map layer name"),

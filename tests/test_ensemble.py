@@ -181,10 +181,13 @@ def test_cli_ensemble_evaluates_and_ships(tmp_path, monkeypatch, capsys):
               "--batch-size", "16", "--lr", "0.01", "--embed-dim", "8", "--hidden", "4",
               "--vocab-size", "32", "--max-length", "8", "--precision", "float32",
               "--jit-compile", "off"]
-    for seed in (0, 1):
-        assert main(["train", "attn_text", *common, "--seed", str(seed),
+    extra = tmp_path / "more.tsv"
+    extra.write_text("label\ttext\n1\tthe plot great\n0\tthe film dull\n")
+    for seed, more in ((0, []), (1, ["--extra-data", str(extra)])):
+        assert main(["train", "attn_text", *common, *more, "--seed", str(seed),
                      "--out", str(tmp_path / f"r{seed}")]) == 0
     capsys.readouterr()
+    # Members may train on different texts if they held out the same ones.
     runs = [str(tmp_path / f"r{s}") for s in (0, 1)]
     assert main(["ensemble", *runs, "--data", str(data), "--val-fraction", "0.25",
                  "--out", str(tmp_path / "ens"), "--ship", "tiny_ens"]) == 0
@@ -196,5 +199,11 @@ def test_cli_ensemble_evaluates_and_ships(tmp_path, monkeypatch, capsys):
         sum(m["wall_seconds"] for m in summary["members"]), abs=0.2)
     shipped = models.load("tiny_ens")
     assert shipped.predict(["the film great"], verbose=0).shape == (1, 2)
+    assert "more.tsv" in summary["data"] and "validation" in summary
     with pytest.raises(SystemExit, match="has no summary.json"):
         main(["ensemble", runs[0], str(tmp_path), "--out", str(tmp_path / "x")])
+    other = ["--data", str(data), "--val-fraction", "0.5", *common[4:]]
+    assert main(["train", "attn_text", *other, "--out", str(tmp_path / "r2")]) == 0
+    with pytest.raises(SystemExit, match="share the held-out split"):
+        main(["ensemble", runs[0], str(tmp_path / "r2"), "--data", str(data),
+              "--out", str(tmp_path / "x")])

@@ -154,7 +154,7 @@ def test_cli_trains_nb_text_and_ensembles_it(tmp_path, monkeypatch, capsys):
     summary = json.loads((tmp_path / "nb" / "summary.json").read_text())
     assert summary["model"] == "nb_text" and summary["val_accuracy"] >= 0.9
     assert summary["config"] == {"num_classes": 2, "ngrams": 3, "max_length": 8000,
-                                 "vocabulary": "vocab.txt"}
+                                 "split_contractions": False, "vocabulary": "vocab.txt"}
     assert main(["train", "attn_text", *common, "--lr", "0.01", "--vocab-size", "32",
                  "--max-length", "8", "--embed-dim", "8", "--hidden", "4",
                  "--out", str(tmp_path / "gru")]) == 0

@@ -169,6 +169,38 @@ def test_truncating_pre_keeps_the_last_tokens(tmp_path):
     assert loaded.get_layer("vectorize").get_config()["truncating"] == "pre"
 
 
+def test_split_contractions_reads_raw_text_as_treebank_text(tmp_path):
+    from attention_zoo.data.text import standardize_contractions
+    from attention_zoo.data.tokenizer import Tokenizer
+    from attention_zoo.export import _tokenizer
+
+    raw = ["It's a film that doesn't work; I can't say they're WRONG.",
+           "Ça n'a pas d'âme, we'd say: l'été", "rock'n'roll isn't dead"]
+    treebank = ["it 's a film that does n't work ; i ca n't say they 're wrong .",
+                "ça n'a pas d'âme , we 'd say : l'été", "rock'n'roll is n't dead"]
+    words = [standardize_contractions(np.array(t, dtype=object)).numpy()
+             for t in (raw, treebank)]
+    assert [w.split() for w in words[0]] == [w.split() for w in words[1]]
+    assert words[0][0].split()[:7] == [b"it", b"s", b"a", b"film", b"that",
+                                       b"does", b"nt"]
+    # Plain standardize glues them ("doesnt"), as before.
+    assert b"doesnt" in standardize(np.array(raw[:1], dtype=object)).numpy()[0]
+    vocabulary = build_vocabulary(treebank, 64, split_contractions=True)
+    assert "nt" in vocabulary and "doesnt" not in vocabulary
+    model = AttnTextClassifier(vocabulary=vocabulary, max_length=16, embed_dim=8,
+                               hidden=4, split_contractions=True)
+    ids = np.asarray(model.get_layer("vectorize")(keras.ops.convert_to_tensor(raw)))
+    python = Tokenizer(vocabulary, 16, split_contractions=True)(raw)
+    np.testing.assert_array_equal(python[:, :ids.shape[1]], ids)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(raw, verbose=0),
+                               model.predict(raw, verbose=0), rtol=1e-6)
+    tokenizer, files = _tokenizer(loaded, "m", raw + treebank)
+    config = json.loads(files["m.tokenizer.json"])
+    assert config["split_contractions"] is True and tokenizer.split_contractions
+
+
 def test_explain_text_weights_cover_real_tokens(vocabulary, tmp_path):
     model = AttnTextClassifier(vocabulary=vocabulary, max_length=12, embed_dim=16,
                                hidden=8)
@@ -226,3 +258,25 @@ def test_train_ship_and_predict_from_the_cli(tiny_tsv, tmp_path, monkeypatch, ca
     report = json.loads(capsys.readouterr().out)
     assert report["quantize"] == "int8" and "SOFTMAX" in report["ops"]["float_ops"]
     assert (tmp_path / "t8.tokenizer.py").is_file()
+
+
+def test_extra_data_adds_training_texts_only(tiny_tsv, tmp_path):
+    extra = tmp_path / "more.tsv.gz"
+    with gzip.open(extra, "wt") as f:
+        f.write("label\ttext\n1\tthe acting wasn't bad<br />it's marvellous\n"
+                "0\tthe plot doesn't hold, it's shoddy\n")
+    out = tmp_path / "run"
+    assert main(["train", "nb_text", "--data", str(tiny_tsv), "--extra-data", str(extra),
+                 "--split-contractions", "--val-fraction", "0.2", "--epochs", "1",
+                 "--vocab-size", "400", "--ngrams", "2", "--precision", "float32",
+                 "--jit-compile", "off", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"more training texts: {extra}" in summary["data"]
+    assert "194 training texts" in summary["data"]  # 192 of tiny_tsv + 2
+    assert summary["config"]["split_contractions"] is True
+    vocabulary = read_vocabulary(out / "vocab.txt")
+    assert {"marvellous", "shoddy", "nt", "does nt"} <= set(vocabulary)
+    assert "doesnt" not in vocabulary
+    with pytest.raises(ValueError, match="no such text file"):
+        main(["train", "nb_text", "--data", str(tiny_tsv), "--extra-data",
+              str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x")])

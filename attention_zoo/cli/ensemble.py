@@ -23,7 +23,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
     runs = [Path(r) for r in args.runs]
     summaries = [_summary(run) for run in runs]
-    splits = {s.get("data") for s in summaries}
+    # Older runs have no "validation": their "data" describes both splits.
+    splits = {s.get("validation") or s.get("data") for s in summaries}
     if len(splits) > 1:
         raise SystemExit(f"attention-zoo ensemble: the runs were validated on "
                          f"different data ({' | '.join(map(str, splits))}); "
@@ -57,7 +58,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         print(f"member{i} {run}: val_accuracy {member_cards[-1]['val_accuracy']}")
     summary = {
         "model": "ensemble", "config": {"members": config},
-        "data": summaries[0].get("data"),
+        "data": " | ".join(dict.fromkeys(str(s.get("data")) for s in summaries)),
+        "validation": splits.pop(),
         "command": "attention-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "members": member_cards,
         # Training time of the whole model: the members ran one after another.

@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bn-scale", action=argparse.BooleanOptionalAction,
                    default=False, help="attn_cnn: BatchNormalization learns a scale")
     p.add_argument("--bn-momentum", type=float, default=0.6)
+    p.add_argument("--residual-attention", action=argparse.BooleanOptionalAction,
+                   default=False, help="attn_cnn: stages output x + attention(x)")
     p.add_argument("--precision", default="auto",
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--jit-compile", type=jit_argument, default="auto",
@@ -66,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     text = p.add_argument_group("attn_text and nb_text")
     text.add_argument("--val-data", help="a separate validation file (SST-2 dev)")
+    text.add_argument("--extra-data", action="append", default=[], metavar="PATH",
+                      help="more label<TAB>text files added to the training "
+                           "texts only (repeatable; same labels as --data)")
+    text.add_argument("--split-contractions", action="store_true",
+                      help="split contractions as Penn Treebank does before "
+                           "punctuation goes (doesn't -> does nt), so raw text "
+                           "reads like SST-2's tokenized text")
     text.add_argument("--val-fraction", type=float, default=0.1,
                       help="else hold out this stratified, seeded fraction")
     text.add_argument("--split-seed", type=int, default=0,

@@ -58,8 +58,11 @@ def _recipe_field(recipe, item: str) -> tuple:
 
 def _finish(args: argparse.Namespace, result, recipe, model_name: str,
             config: dict, data_text: str, train_size: int, extra: dict,
-            files: dict | None = None) -> int:
-    """Writes summary.json (the model card) and ships the model if asked."""
+            files: dict | None = None, validation: str | None = None) -> int:
+    """Writes summary.json (the model card) and ships the model if asked.
+    ``validation`` names the held-out split alone (``data_text`` also
+    describes the training texts), so ``ensemble`` can check its members
+    share it."""
     import dataclasses
 
     from attention_zoo import __version__, training
@@ -71,6 +74,7 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
     seconds = history.get("epoch_seconds", [])
     summary = {
         "model": model_name, "config": config, "data": data_text,
+        "validation": validation or data_text,
         "recipe": dataclasses.asdict(recipe),
         "command": "attention-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "epochs": recipe.epochs,
@@ -113,7 +117,8 @@ def _train_images(args: argparse.Namespace) -> int:
     config = {"input_shape": [32, 32, 3], "num_classes": len(train_set.class_names),
               "attention": args.attention, "width": list(args.width),
               "stem_width": args.stem_width, "stem": args.stem, "dirac": args.dirac,
-              "bn_scale": args.bn_scale, "bn_momentum": args.bn_momentum}
+              "bn_scale": args.bn_scale, "bn_momentum": args.bn_momentum,
+              "residual_attention": args.residual_attention}
     result = training.fit(lambda: AttnCNN(**config), train_ds, val_ds, recipe=recipe,
                           out_dir=args.out, precision=args.precision,
                           jit_compile=args.jit_compile, train_size=len(train_set),
@@ -140,6 +145,11 @@ def _train_text(args: argparse.Namespace) -> int:
     from attention_zoo.models import AttnTextClassifier, NBTextClassifier
 
     train_set, val_set, source = text_splits(args)
+    split = source
+    if args.extra_data:
+        train_set = data.text.concatenate(
+            [train_set] + [data.text_tsv(path) for path in args.extra_data])
+        source += f"; more training texts: {', '.join(args.extra_data)}"
     classes = int(max(train_set.labels.max(), val_set.labels.max())) + 1
     print(f"data: {len(train_set)} training and {len(val_set)} validation texts, "
           f"{classes} classes")
@@ -147,7 +157,8 @@ def _train_text(args: argparse.Namespace) -> int:
     if args.model == "nb_text":
         ngrams = args.ngrams or 3
         recipe = _recipe(args, "nb_text")
-        config = {"num_classes": classes, "ngrams": ngrams, "max_length": max_length}
+        config = {"num_classes": classes, "ngrams": ngrams, "max_length": max_length,
+                  "split_contractions": args.split_contractions}
         builder = NBTextClassifier
     else:
         ngrams = args.ngrams
@@ -156,9 +167,11 @@ def _train_text(args: argparse.Namespace) -> int:
                   "ngrams": ngrams, "truncating": args.truncating,
                   "encoder": args.encoder,
                   "attention": args.text_attention, "embed_dim": args.embed_dim,
-                  "hidden": args.hidden, "dropout": args.dropout}
+                  "hidden": args.hidden, "dropout": args.dropout,
+                  "split_contractions": args.split_contractions}
         builder = AttnTextClassifier
-    vocabulary = build_vocabulary(train_set.texts, args.vocab_size, ngrams)
+    vocabulary = build_vocabulary(train_set.texts, args.vocab_size, ngrams,
+                                  args.split_contractions)
     train_ds = data.text_pipeline(train_set, recipe.batch_size, training=True,
                                   num_classes=classes, seed=args.seed)
     val_ds = data.text_pipeline(val_set, 256, num_classes=classes)
@@ -173,7 +186,8 @@ def _train_text(args: argparse.Namespace) -> int:
                    f"validation texts", len(train_set),
                    {"vocabulary_size": len(vocabulary) + 2,
                     "class_names": args.class_names or [str(i) for i in range(classes)]},
-                   files={"vocab.txt": Path(args.out) / "vocab.txt"})
+                   files={"vocab.txt": Path(args.out) / "vocab.txt"},
+                   validation=f"{split}: {len(val_set)} texts")
 
 
 def _history_csv(path: Path) -> dict[str, list[float]]:

@@ -28,13 +28,38 @@ PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 def standardize(texts):
     """Repairs invalid UTF-8, drops HTML line breaks, lower-cases and strips
     punctuation: Keras's ``lower_and_strip_punctuation`` plus the first two."""
+    return _standardize(texts, split_contractions=False)
+
+
+# Penn Treebank splits "doesn't" as "does n't" and "it's" as "it 's" (GLUE's
+# SST-2 is written so); splitting raw text the same way before the
+# apostrophes go makes both "does nt" and "it s".
+CONTRACTION = r"(n't|'s|'re|'ve|'ll|'d|'m)\b"
+
+
+@keras.saving.register_keras_serializable(package="attention_zoo")
+def standardize_contractions(texts):
+    """``standardize`` that first splits English contractions off their word
+    as the Penn Treebank does ("doesn't" -> "does nt", "it's" -> "it s"),
+    so raw text and tokenized corpora (SST-2) give the same tokens."""
+    return _standardize(texts, split_contractions=True)
+
+
+def _standardize(texts, split_contractions: bool):
     import tensorflow as tf
 
     texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8",
                                          errors="replace")
     texts = tf.strings.regex_replace(texts, HTML_BREAK, " ")
     texts = tf.strings.lower(texts, encoding="utf-8")
+    if split_contractions:
+        texts = tf.strings.regex_replace(texts, CONTRACTION, r" \1")
     return tf.strings.regex_replace(texts, PUNCTUATION, "")
+
+
+def standardizer(split_contractions: bool = False):
+    """The in-model standardization function of a text model."""
+    return standardize_contractions if split_contractions else standardize
 
 
 @dataclass
@@ -47,6 +72,12 @@ class TextSet:
 
     def take(self, index: np.ndarray) -> "TextSet":
         return TextSet(self.texts[index], self.labels[index])
+
+
+def concatenate(sets: Sequence[TextSet]) -> TextSet:
+    """One ``TextSet`` of all texts of ``sets``, in order."""
+    return TextSet(np.concatenate([s.texts for s in sets]),
+                   np.concatenate([s.labels for s in sets]).astype("int32"))
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -119,14 +150,17 @@ def stratified_split(data: TextSet, val_fraction: float, seed: int = 0
 
 
 def build_vocabulary(texts: Iterable[str], max_tokens: int = 20000,
-                     ngrams: int | None = None) -> list[str]:
-    """The ``max_tokens - 2`` most frequent tokens (after ``standardize``),
-    most frequent first; ids 0 and 1 stay for padding and out-of-vocabulary,
-    as in ``TextVectorization``."""
+                     ngrams: int | None = None, split_contractions: bool = False
+                     ) -> list[str]:
+    """The ``max_tokens - 2`` most frequent tokens after the model's
+    standardization (``standardizer(split_contractions)``), most frequent
+    first; ids 0 and 1 stay for padding and out-of-vocabulary, as in
+    ``TextVectorization``."""
     if max_tokens < 3:
         raise ValueError(f"max_tokens must be >= 3, received {max_tokens}")
-    layer = keras.layers.TextVectorization(max_tokens=max_tokens,
-                                           standardize=standardize, ngrams=ngrams)
+    layer = keras.layers.TextVectorization(
+        max_tokens=max_tokens, standardize=standardizer(split_contractions),
+        ngrams=ngrams)
     layer.adapt(np.asarray(list(texts), dtype=object), batch_size=1024)
     return [str(t) for t in layer.get_vocabulary() if t not in ("", "[UNK]")]
 

@@ -1,5 +1,6 @@
 """A pure-Python tokenizer that reproduces the text models' in-model
-``TextVectorization`` (``attention_zoo.data.text.standardize``, whitespace
+``TextVectorization`` (``attention_zoo.data.text.standardize`` or
+``standardize_contractions``, whitespace
 split, optional n-grams, vocabulary lookup, pad, truncate at the end or
 the start), for TFLite and
 ONNX exports that take int32 token ids.
@@ -21,15 +22,18 @@ import numpy as np
 _HTML_BREAK = re.compile(r"<br[\t\n\f\r ]*/?>")
 _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
 _WHITESPACE = re.compile(r"[\t\n\v\f\r ]+")
+_CONTRACTION = re.compile(r"(n't|'s|'re|'ve|'ll|'d|'m)\b", re.ASCII)
 PAD, OOV = 0, 1
 TRUNCATIONS = ("post", "pre")  # keras.utils.pad_sequences' names
 
 
-def standardize(text: str | bytes) -> str:
+def standardize(text: str | bytes, split_contractions: bool = False) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     text = _HTML_BREAK.sub(" ", text)
     text = text.lower()  # full Unicode mapping (final sigma too), as TF's
+    if split_contractions:  # "doesn't" -> "does n't", as Penn Treebank
+        text = _CONTRACTION.sub(r" \1", text)
     return _PUNCTUATION.sub("", text)
 
 
@@ -40,7 +44,8 @@ class Tokenizer:
     last."""
 
     def __init__(self, vocabulary: Sequence[str], max_length: int,
-                 ngrams: int | None = None, truncating: str = "post") -> None:
+                 ngrams: int | None = None, truncating: str = "post",
+                 split_contractions: bool = False) -> None:
         if truncating not in TRUNCATIONS:
             raise ValueError(f"truncating must be one of {TRUNCATIONS}, received "
                              f"{truncating!r}")
@@ -49,6 +54,7 @@ class Tokenizer:
         self.max_length = int(max_length)
         self.ngrams = ngrams
         self.truncating = truncating
+        self.split_contractions = split_contractions
 
     @classmethod
     def from_files(cls, config_path: str | Path) -> "Tokenizer":
@@ -57,10 +63,12 @@ class Tokenizer:
         vocab_file = config_path.parent / config["vocabulary"]
         vocabulary = vocab_file.read_text(encoding="utf-8").split("\n")[:-1]
         return cls(vocabulary, config["max_length"], config.get("ngrams"),
-                   config.get("truncating", "post"))
+                   config.get("truncating", "post"),
+                   config.get("split_contractions", False))
 
     def tokens(self, text: str | bytes) -> list[str]:
-        words = [w for w in _WHITESPACE.split(standardize(text)) if w]
+        words = [w for w in _WHITESPACE.split(
+            standardize(text, self.split_contractions)) if w]
         if not self.ngrams:
             return words
         out = list(words)

@@ -245,6 +245,7 @@ def _tokenizer(model: keras.Model, prefix: str, texts: list
     """The standalone tokenizer of one string AttnTextClassifier, checked
     against its vectorizer on ``texts``, and its files named ``prefix.*``."""
     from attention_zoo.data import tokenizer as tokenizer_module
+    from attention_zoo.data.text import standardize_contractions
     from attention_zoo.models.text import as_text_tensor
 
     vectorize = model.get_layer("vectorize")
@@ -253,8 +254,9 @@ def _tokenizer(model: keras.Model, prefix: str, texts: list
     ngrams = config.get("ngrams")
     ngrams = max(ngrams) if isinstance(ngrams, (list, tuple)) else ngrams
     truncating = config.get("truncating", "post")
+    split = config.get("standardize") is standardize_contractions
     tokenizer = tokenizer_module.Tokenizer(vocabulary, config["output_sequence_length"],
-                                           ngrams, truncating)
+                                           ngrams, truncating, split)
     ids = tokenizer(texts)
     found = np.asarray(vectorize(as_text_tensor(texts)))  # padded to the longest
     if not np.array_equal(ids[:, :found.shape[1]], found) or ids[:, found.shape[1]:].any():
@@ -264,7 +266,8 @@ def _tokenizer(model: keras.Model, prefix: str, texts: list
         f"{prefix}.vocab.txt": "".join(f"{t}\n" for t in vocabulary),
         f"{prefix}.tokenizer.json": json.dumps({
             "vocabulary": f"{prefix}.vocab.txt", "max_length": tokenizer.max_length,
-            "ngrams": ngrams, "truncating": truncating}, indent=2) + "\n",
+            "ngrams": ngrams, "truncating": truncating,
+            "split_contractions": split}, indent=2) + "\n",
     }
     return tokenizer, files
 

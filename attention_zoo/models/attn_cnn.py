@@ -80,7 +80,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             stem_width: int = 32, weights: str | os.PathLike | None = None,
             attention_kwargs: dict[str, Any] | None = None,
             stem: str = "whiten", dirac: bool = True, bn_scale: bool = False,
-            bn_momentum: float = 0.6, name: str = "attn_cnn") -> keras.Model:
+            bn_momentum: float = 0.6, residual_attention: bool = False,
+            name: str = "attn_cnn") -> keras.Model:
     """A CIFAR-10 convnet after airbench94 (Jordan, 2024): a 2x2 patch-
     whitening stem, three stages of ``conv-pool-BN-GELU, conv-BN-GELU`` (31
     -> 15 -> 7 -> 3 pixels for 32x32 inputs), an attention layer after each
@@ -113,6 +114,9 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         dirac: identity-initialize the first filters of each 3x3 conv.
         bn_scale: BatchNormalization learns a scale (else only an offset).
         bn_momentum: BatchNormalization's moving-average momentum.
+        residual_attention: each stage outputs ``x + attention(x)`` (a gate
+            ``g`` then scales by ``1 + g``) instead of ``attention(x)``, so
+            the gates can emphasize but never shut a path.
 
     Returns a functional ``keras.Model`` from ``(batch, H, W, 3)`` pixels to
     ``(batch, num_classes)`` probabilities (float32 under any policy).
@@ -140,8 +144,10 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         x = _conv_bn(x, filters, f"stage{i}a", pool=True, **block)
         x = _conv_bn(x, filters, f"stage{i}b", **block)
         if kind is not None:
-            x = zoo_layers.get(kind, name=f"stage{i}_attention",
-                               **(attention_kwargs or {}))(x)
+            attended = zoo_layers.get(kind, name=f"stage{i}_attention",
+                                      **(attention_kwargs or {}))(x)
+            x = (keras.layers.Add(name=f"stage{i}_residual")([x, attended])
+                 if residual_attention else attended)
     x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
     # Damped logits (x1/8, as Myrtle's ResNet-9 and airbench do) let the
@@ -160,7 +166,7 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             "attention": attention if isinstance(attention, (str, type(None)))
             else list(attention), "width": list(width), "stem_width": stem_width,
             "stem": stem, "dirac": dirac, "bn_scale": bn_scale,
-            "bn_momentum": bn_momentum})
+            "bn_momentum": bn_momentum, "residual_attention": residual_attention})
         model.load_weights(path)
     elif weights is not None:
         _load_user_weights(model, weights)

@@ -124,6 +124,7 @@ def nb_token_classifier(num_classes: int, vocab_size: int, max_length: int,
 @register_model("nb_text")
 def NBTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | None = None,
                      ngrams: int = 3, max_length: int = 8000, init: float = 0.0,
+                     split_contractions: bool = False,
                      name: str = "nb_text") -> keras.Model:
     """A string-input NBSVM: ``TextVectorization`` (``standardize``, words
     and n-grams up to ``ngrams``) -> distinct ids -> ``NaiveBayesLogits``
@@ -138,6 +139,7 @@ def NBTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | Non
             trigrams, so a text longer than ``max_length / ngrams`` words
             loses its last n-grams first.
         init: starting n-gram weight (see ``NaiveBayesLogits``).
+        split_contractions: as ``AttnTextClassifier``'s.
 
     Inputs: ``(batch,)`` strings. Output: ``(batch, num_classes)`` float32
     probabilities.
@@ -151,7 +153,8 @@ def NBTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | Non
     classifier = nb_token_classifier(num_classes, len(vocabulary) + 2, max_length,
                                      init, variable_length=True)
     return string_input_model(classifier, vocabulary, max_length,
-                              ngrams if ngrams > 1 else None, name=name)
+                              ngrams if ngrams > 1 else None, name=name,
+                              split_contractions=split_contractions)
 
 
 def naive_bayes_layers(model: keras.Model) -> list[tuple[keras.Model, NaiveBayesLogits]]:

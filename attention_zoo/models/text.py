@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import keras
 
 from attention_zoo import layers as zoo_layers
-from attention_zoo.data.text import standardize
+from attention_zoo.data.text import standardizer
 from attention_zoo.data.tokenizer import TRUNCATIONS
 from attention_zoo.layers.base import float32_weight
 from attention_zoo.models.registry import register_model
@@ -171,6 +171,7 @@ def AttnTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | N
                        attention: str = "additive", embed_dim: int = 128,
                        hidden: int = 64, num_heads: int = 4, num_layers: int = 1,
                        dropout: float = 0.3, string_input: bool = True,
+                       split_contractions: bool = False,
                        name: str = "attn_text") -> keras.Model:
     """An attention text classifier.
 
@@ -198,6 +199,10 @@ def AttnTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | N
             pools the token / n-gram embeddings directly: fastest).
         attention: ``"pooling"`` (``AttentionPooling1D``), ``"additive"``,
             ``"dot"`` or ``"mha"`` with a learned query.
+        split_contractions: standardize with ``standardize_contractions``
+            ("doesn't" -> "does nt", as Penn-Treebank-tokenized corpora
+            such as SST-2 read after punctuation goes); build the
+            vocabulary the same way.
 
     Inputs: ``(batch,)`` strings, or ``(batch, max_length)`` int32 ids.
     Output: ``(batch, num_classes)`` float32 probabilities.
@@ -226,7 +231,8 @@ def AttnTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | N
     if not string_input:
         return classifier
     return string_input_model(classifier, vocabulary, max_length, ngrams, truncating,
-                              max_tokens=vocab_size, name=name)
+                              max_tokens=vocab_size, name=name,
+                              split_contractions=split_contractions)
 
 
 def vocabulary_list(vocabulary: Sequence[str] | str | None) -> list[str] | None:
@@ -240,14 +246,16 @@ def vocabulary_list(vocabulary: Sequence[str] | str | None) -> list[str] | None:
 
 def string_input_model(classifier: keras.Model, vocabulary: list[str], max_length: int,
                        ngrams: int | None, truncating: str = "post",
-                       max_tokens: int | None = None, name: str = "text_model"
-                       ) -> keras.Model:
+                       max_tokens: int | None = None, name: str = "text_model",
+                       split_contractions: bool = False) -> keras.Model:
     """``classifier`` (on int32 ids of any length) behind a ``TokenVectorization``
-    layer named ``vectorize`` (``standardize``, ``vocabulary``, ``ngrams``,
-    ``max_length``): a ``TextClassifierModel`` on raw strings."""
+    layer named ``vectorize`` (``standardize`` or ``standardize_contractions``,
+    ``vocabulary``, ``ngrams``, ``max_length``): a ``TextClassifierModel`` on
+    raw strings."""
     texts = keras.Input((), dtype="string", name="text")
     vectorize = TokenVectorization(
-        max_tokens=max_tokens or len(vocabulary) + 2, standardize=standardize,
+        max_tokens=max_tokens or len(vocabulary) + 2,
+        standardize=standardizer(split_contractions),
         ngrams=ngrams, output_mode="int", output_sequence_length=max_length,
         truncating=truncating, vocabulary=vocabulary, name="vectorize")
     return TextClassifierModel(texts, classifier(vectorize(texts)), name=name)
