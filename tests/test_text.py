@@ -235,6 +235,14 @@ def test_train_ship_and_predict_from_the_cli(tiny_tsv, tmp_path, monkeypatch, ca
     model = models.load("tiny_text")
     p = model.predict(["the film was superb", "the film was tedious"], verbose=0)
     assert p[0].argmax() == 1 and p[1].argmax() == 0
+    # Shipping the finished run afterwards gives the same model and card.
+    assert main(["ship", str(out), "tiny_text_again"]) == 0
+    again = models.load("tiny_text_again")
+    np.testing.assert_allclose(again.predict(["the film was superb"], verbose=0), p[:1],
+                               rtol=1e-6)
+    assert models.card("tiny_text_again")["command"] == summary["command"]
+    with pytest.raises(SystemExit, match="has no summary.json"):
+        main(["ship", str(tmp_path), "nothing"])
     capsys.readouterr()
     assert main(["predict", "tiny_text", "the plot was wonderful", "--top", "2",
                  "--plot", str(tmp_path / "h.html")]) == 0

@@ -1,5 +1,7 @@
-"""``attention-zoo ensemble``: average finished training runs into one model,
-evaluate it and its members on the runs' validation split, ship it."""
+"""Finished training runs into shipped models: ``attention-zoo ensemble``
+averages runs into one model, evaluates it and its members on the runs'
+validation split and ships it; ``attention-zoo ship`` ships one run as it
+is."""
 
 from __future__ import annotations
 
@@ -84,10 +86,29 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(run: Path) -> dict[str, Any]:
+def cmd_ship(args: argparse.Namespace) -> int:
+    """Ships a finished run's model.keras with its summary.json as the card,
+    exactly what ``attention-zoo train --ship`` would have written."""
+    from attention_zoo.cli.common import load_model
+    from attention_zoo.models.cards import ship
+    from attention_zoo.models.registry import FILE_ARGUMENTS
+
+    run = Path(args.folder)
+    summary = _summary(run, "ship")
+    if summary.get("model") == "ensemble":
+        raise SystemExit("attention-zoo ship: this is an ensemble run; ship it "
+                         "with `attention-zoo ensemble ... --ship NAME`")
+    files = {value: run / value for key, value in summary["config"].items()
+             if key in FILE_ARGUMENTS and isinstance(value, str)}
+    model = load_model(str(run / "model.keras"))
+    print(f"shipped to {ship(model, args.name, summary, files=files)}")
+    return 0
+
+
+def _summary(run: Path, command: str = "ensemble") -> dict[str, Any]:
     for name in ("summary.json", "model.keras"):
         if not (run / name).is_file():
-            raise SystemExit(f"attention-zoo ensemble: {str(run)!r} has no {name}: "
+            raise SystemExit(f"attention-zoo {command}: {str(run)!r} has no {name}: "
                              f"pass folders of finished `attention-zoo train` runs")
     return json.loads((run / "summary.json").read_text())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from attention_zoo.cli.common import attention_argument, jit_argument
-from attention_zoo.cli.ensemble import cmd_ensemble
+from attention_zoo.cli.ensemble import cmd_ensemble, cmd_ship
 from attention_zoo.cli.train import cmd_train
 from attention_zoo.cli.tune import cmd_tune
 from attention_zoo.cli.use import (cmd_demo, cmd_evaluate, cmd_export, cmd_layers,
@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ship", metavar="NAME",
                    help="also write weights and model card to saved_models/NAME")
     p.set_defaults(run=cmd_ensemble)
+
+    p = sub.add_parser("ship", help="write a finished run's model and card to "
+                                    "saved_models/NAME")
+    p.add_argument("folder", metavar="RUN", help="folder of an `attention-zoo train` run")
+    p.add_argument("name", help="the shipped model's name")
+    p.set_defaults(run=cmd_ship)
 
     p = sub.add_parser("evaluate", help="validation accuracy of a model")
     p.add_argument("model", help="shipped model name or .keras file")
