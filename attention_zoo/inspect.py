@@ -104,10 +104,18 @@ def plot_attention(model: keras.Model, images: Any, path: str | os.PathLike,
 
 # ------------------------------------------------------------------- text --
 
-def _text_parts(model: keras.Model) -> tuple[Any, keras.Model, keras.layers.Layer]:
+def has_token_attention(model: keras.Model) -> bool:
+    """Whether ``explain_text`` can explain ``model``: a string-input
+    AttnTextClassifier, or an ensemble holding one."""
+    return _find_text_parts(model) is not None
+
+
+def _find_text_parts(model: keras.Model
+                     ) -> tuple[Any, keras.Model, keras.layers.Layer] | None:
     """The vectorizer, token-id classifier and attention layer of a string
     AttnTextClassifier, or of an ensemble's first member with token
-    attention (an ensemble may hold an ``NBTextClassifier``, which has none)."""
+    attention (an ensemble may hold an ``NBTextClassifier``, which has
+    none); None if there is none."""
     from attention_zoo.models.ensemble import ensemble_members
     from attention_zoo.models.text import IDS_MODEL
 
@@ -118,9 +126,16 @@ def _text_parts(model: keras.Model) -> tuple[Any, keras.Model, keras.layers.Laye
                     classifier.get_layer("token_attention"))
         except ValueError:
             continue
-    raise ValueError(f"model {model.name!r} is not a string-input "
-                     f"AttnTextClassifier or an ensemble holding one: it has no "
-                     f"token attention to explain")
+    return None
+
+
+def _text_parts(model: keras.Model) -> tuple[Any, keras.Model, keras.layers.Layer]:
+    parts = _find_text_parts(model)
+    if parts is None:
+        raise ValueError(f"model {model.name!r} is not a string-input "
+                         f"AttnTextClassifier or an ensemble holding one: it has "
+                         f"no token attention to explain")
+    return parts
 
 
 def explain_text(model: keras.Model, texts: Any) -> list[list[tuple[str, float]]]:

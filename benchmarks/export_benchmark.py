@@ -27,26 +27,31 @@ def _latency_ms(fn) -> float:
     return export.latency_ms(fn, repeats=50)
 
 
-def _tflite_predict(path: Path, x: np.ndarray, chunk: int) -> tuple:
+def _chunks(feed: dict, size: int) -> list[dict]:
+    count = len(next(iter(feed.values())))
+    return [{k: v[i:i + size] for k, v in feed.items()} for i in range(0, count, size)]
+
+
+def _tflite_predict(path: Path, feed: dict, chunk: int) -> tuple:
     runner, outputs, _ = export.run_tflite_batches(
-        path.read_bytes(), [[x[i:i + chunk]] for i in range(0, len(x), chunk)],
-        num_threads=os.cpu_count())
-    name = next(iter(runner.get_input_details()))
-    one = export.quantize_input(x[:1], runner.get_input_details()[name])
+        path.read_bytes(), _chunks(feed, chunk), num_threads=os.cpu_count())
+    details = runner.get_input_details()
+    one = {k: export.quantize_input(v[:1], details[k]) for k, v in feed.items()}
     return (np.concatenate([out[0] for out in outputs]),
-            _latency_ms(lambda: runner(**{name: one})))
+            _latency_ms(lambda: runner(**one)))
 
 
-def _onnx_predict(path: Path, x: np.ndarray, name: str) -> tuple:
+def _onnx_predict(path: Path, feed: dict) -> tuple:
     run = export.onnx_runner(path)
-    p = np.concatenate([run({name: x[i:i + 250]})[0] for i in range(0, len(x), 250)])
-    return p, _latency_ms(lambda: run({name: x[:1]}))
+    p = np.concatenate([run(part)[0] for part in _chunks(feed, 250)])
+    return p, _latency_ms(lambda: run(_chunks(feed, 1)[0]))
 
 
 def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
           representative=None) -> list[dict]:
-    """Rows for one shipped model; ``ids_fn`` turns texts into token ids for
-    the mobile formats of text models. TFLite files have a dynamic batch."""
+    """Rows for one shipped model; ``ids_fn`` turns texts into the
+    ``{input name: token ids}`` the mobile formats of text models take (one
+    input per ensemble member). TFLite files have a dynamic batch."""
     import tensorflow as tf
 
     rows = []
@@ -57,7 +62,8 @@ def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
                  "latency_ms": _latency_ms(lambda: model(tf.constant(one)
                                                          if x.dtype == object else one,
                                                          training=False))})
-    mobile_x = ids_fn(x) if ids_fn else x.astype("float32")
+    mobile_x = (ids_fn(x) if ids_fn
+                else {export.input_names(model)[0]: x.astype("float32")})
     with tempfile.TemporaryDirectory() as tmp:
         for label, kwargs in [("LiteRT float32", {}), ("LiteRT float16", {"quantize": "float16"}),
                               ("LiteRT int8", {"quantize": "int8",
@@ -75,8 +81,7 @@ def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
         started = time.perf_counter()
         report = export.export(model, path, format="onnx", batch_size=None)
         seconds = time.perf_counter() - started
-        target = model if ids_fn is None else model.get_layer("token_classifier")
-        p, latency = _onnx_predict(path, mobile_x, export.input_names(target)[0])
+        p, latency = _onnx_predict(path, mobile_x)
         rows.append({"format": "ONNX Runtime", "accuracy": float(np.mean(p.argmax(-1) == y)),
                      "bytes": report["file_bytes"], "latency_ms": latency,
                      "max_abs_error": report["max_abs_error"], "export_seconds": seconds})
@@ -86,15 +91,9 @@ def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
 
 
 def bench_text(name: str, train, val) -> list[dict]:
-    from attention_zoo.data.tokenizer import Tokenizer
-
     model = models.load(name)
-    config = model.get_layer("vectorize").get_config()
-    vocab = [str(t) for t in model.get_layer("vectorize").get_vocabulary()[2:]]
-    tokenizer = Tokenizer(vocab, config["output_sequence_length"], config.get("ngrams"))
     pick = np.random.default_rng(0).choice(len(train), 256, replace=False)
-    return bench(name, model, val.texts, val.labels,
-                 ids_fn=lambda t: tokenizer(list(t)),
+    return bench(name, model, val.texts, val.labels, ids_fn=export.token_inputs(model),
                  representative=[[train.texts[i] for i in pick]])
 
 

@@ -159,6 +159,14 @@ def test_ensemble_exports_with_one_tokenizer_per_member(tmp_path):
     got = export.run_tflite((tmp_path / "e.tflite").read_bytes(), ids,
                             [f"token_ids_{i}" for i in range(2)])[0]
     np.testing.assert_allclose(got, model.predict(TEXTS, verbose=0), atol=1e-4)
+    # token_inputs feeds the file by input name, from the same tokenizers.
+    feed = export.token_inputs(model)(TEXTS)
+    assert sorted(feed) == ["token_ids_0", "token_ids_1"]
+    np.testing.assert_array_equal(feed["token_ids_1"], ids[1])
+    np.testing.assert_allclose(export.run_tflite((tmp_path / "e.tflite").read_bytes(),
+                                                 feed)[0], got, atol=1e-6)
+    single = export.token_inputs(word_model(0))(TEXTS)
+    assert list(single) == export.input_names(word_model(0).get_layer("token_classifier"))
     int8 = export.export(model, tmp_path / "e8.tflite", "tflite", quantize="int8",
                          representative_data=[TEXTS, TEXTS[::-1]])
     assert int8["quantize"] == "int8" and int8["top1_agreement"] >= 0.5

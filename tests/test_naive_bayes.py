@@ -109,6 +109,7 @@ def test_bad_inputs_and_arguments(tmp_path):
         NBTextClassifier(vocabulary=["a"], ngrams=0)
     with pytest.raises(ValueError, match="num_classes must be"):
         NaiveBayesLogits(10, 1)
+    assert not inspect.has_token_attention(model)
     with pytest.raises(ValueError, match="explain|token attention"):
         inspect.explain_text(model, ["great"])
     # Two naive-Bayes members must be adapted before they are combined.
@@ -130,6 +131,7 @@ def test_saves_loads_safely_and_ensembles_with_an_attention_model(tmp_path):
                                max_length=12, embed_dim=8, hidden=4)
     both = ensemble([nb, words])
     # explain_text skips the naive-Bayes member and explains the attention one.
+    assert inspect.has_token_attention(both) and inspect.has_token_attention(words)
     tokens = inspect.explain_text(both, ["the film was superb"])[0]
     assert [t for t, _ in tokens] == ["the", "film", "was", "superb"]
     report = export.export(both, tmp_path / "e.tflite", "tflite", batch_size=None,

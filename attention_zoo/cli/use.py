@@ -87,10 +87,9 @@ def _predict_text(args: argparse.Namespace, model) -> int:
 
     probabilities = model.predict(list(args.inputs), verbose=0)
     names = class_names(args, probabilities.shape[-1])
-    try:
-        explanations = inspect.explain_text(model, list(args.inputs))
-    except ValueError:  # a model without token attention (NBTextClassifier)
-        explanations = None
+    # A model without token attention (NBTextClassifier) predicts unexplained.
+    explanations = (inspect.explain_text(model, list(args.inputs))
+                    if inspect.has_token_attention(model) else None)
     captions = []
     for i, (text, p) in enumerate(zip(args.inputs, probabilities)):
         best = int(np.argmax(p))

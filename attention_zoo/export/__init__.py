@@ -31,7 +31,7 @@ __all__ = ["FORMATS", "QUANTIZATIONS", "GATE_FLOAT_OPS", "ExportError", "export"
            "to_tflite", "to_onnx", "write_saved_model", "input_names", "run_tflite",
            "run_tflite_batches", "run_signature", "tflite_op_report", "latency_ms",
            "default_float_ops", "default_float_layers", "strip_tensor_names",
-           "unroll_recurrent", "fixed_length"]
+           "unroll_recurrent", "fixed_length", "token_inputs"]
 
 FORMATS = ("saved_model", "tflite", "onnx")
 FLOAT_TOLERANCE = 1e-4
@@ -238,6 +238,20 @@ def _token_model(model: keras.Model, path: Path, sample_inputs: Any
     mean = keras.layers.Average(dtype="float32", name="probabilities")(outputs)
     token_model = keras.Model(inputs, mean, name=IDS_MODEL)
     return token_model, ids, files, lambda batch: [t(batch) for t in tokenizers]
+
+
+def token_inputs(model: keras.Model) -> Callable[[Sequence[str]], dict[str, np.ndarray]]:
+    """For a string-input text model or ensemble: a function from texts to
+    the ``{input name: int32 ids}`` its TFLite and ONNX files take (one
+    input per ensemble member), made by the same pure-Python tokenizers the
+    export writes beside them."""
+    token_model, _, _, to_ids = _token_model(model, Path("model.tflite"), None)
+    names = input_names(token_model)
+
+    def feed(texts: Sequence[str]) -> dict[str, np.ndarray]:
+        ids = to_ids(list(texts))
+        return dict(zip(names, ids if isinstance(ids, list) else [ids]))
+    return feed
 
 
 def _tokenizer(model: keras.Model, prefix: str, texts: list
