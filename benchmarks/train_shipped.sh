@@ -9,14 +9,10 @@ attention-zoo train attn_cnn --data $D/cifar10/cifar10-train-jpeg.zip \
 # reviews (their last 64 words) and an NBSVM on SST-2, averaged; the three
 # members were chosen before any average of them was computed
 # (benchmarks/text_sst2_extra.md has every average).
-SST2="--data $D/sst2/train.tsv --val-data $D/sst2/dev.tsv --split-contractions --precision float32 --class-names negative positive"
-for s in 0 1; do
-  attention-zoo train attn_text $SST2 --extra-data $D/imdb/train.tsv.gz --out runs/sst2x/gru_s$s \
-    --seed $s --encoder bigru --text-attention additive --vocab-size 50000 --max-length 64 \
-    --truncating pre --embed-dim 128 --hidden 64 --epochs 2 --batch-size 32 \
-    --set ema=true --set ema_momentum=0.999
-done
-attention-zoo train nb_text $SST2 --out runs/sst2x/nb --vocab-size 300000
+source benchmarks/sst2_extra_recipe.sh
+sst2_gru 0
+sst2_gru 1
+sst2_nb runs/sst2x/nb 0
 attention-zoo ensemble runs/sst2x/gru_s0 runs/sst2x/gru_s1 runs/sst2x/nb --data $D/sst2/train.tsv \
   --val-data $D/sst2/dev.tsv --out runs/sst2x/ens --ship attn_text_sst2
 # attn_text_imdb: an attention BiGRU over whole reviews and an NBSVM, averaged.
