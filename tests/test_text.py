@@ -270,9 +270,10 @@ def test_train_ship_and_predict_from_the_cli(tiny_tsv, tmp_path, monkeypatch, ca
 
 def test_extra_data_adds_training_texts_only(tiny_tsv, tmp_path):
     extra = tmp_path / "more.tsv.gz"
+    held_out = stratified_split(text_tsv(tiny_tsv), 0.2)[1].texts[0]
     with gzip.open(extra, "wt") as f:
         f.write("label\ttext\n1\tthe acting wasn't bad<br />it's marvellous\n"
-                "0\tthe plot doesn't hold, it's shoddy\n")
+                f"0\tthe plot doesn't hold, it's shoddy\n1\t{held_out}\n")
     out = tmp_path / "run"
     assert main(["train", "nb_text", "--data", str(tiny_tsv), "--extra-data", str(extra),
                  "--split-contractions", "--val-fraction", "0.2", "--epochs", "1",
@@ -280,7 +281,9 @@ def test_extra_data_adds_training_texts_only(tiny_tsv, tmp_path):
                  "--jit-compile", "off", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert f"more training texts: {extra}" in summary["data"]
-    assert "194 training texts" in summary["data"]  # 192 of tiny_tsv + 2
+    # 192 of tiny_tsv + 2; the extra copy of a validation text is left out.
+    assert "194 training texts" in summary["data"]
+    assert "1 validation texts among them left out" in summary["data"]
     assert summary["config"]["split_contractions"] is True
     vocabulary = read_vocabulary(out / "vocab.txt")
     assert {"marvellous", "shoddy", "nt", "does nt"} <= set(vocabulary)

@@ -140,6 +140,8 @@ MAX_LENGTH = {"attn_text": 128, "nb_text": 8000}
 
 
 def _train_text(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from attention_zoo import data, training
     from attention_zoo.data.text import build_vocabulary, write_vocabulary
     from attention_zoo.models import AttnTextClassifier, NBTextClassifier
@@ -147,9 +149,16 @@ def _train_text(args: argparse.Namespace) -> int:
     train_set, val_set, source = text_splits(args)
     split = source
     if args.extra_data:
-        train_set = data.text.concatenate(
-            [train_set] + [data.text_tsv(path) for path in args.extra_data])
+        extra = data.text.concatenate([data.text_tsv(path) for path in args.extra_data])
+        # A validation text among the extra ones would leak into training.
+        held_out = set(val_set.texts)
+        keep = np.array([t not in held_out for t in extra.texts], bool)
+        train_set = data.text.concatenate([train_set, extra.take(np.flatnonzero(keep))])
         source += f"; more training texts: {', '.join(args.extra_data)}"
+        if not keep.all():
+            source += f" ({int((~keep).sum())} validation texts among them left out)"
+            print(f"--extra-data: left out {int((~keep).sum())} texts that are in "
+                  f"the validation split")
     classes = int(max(train_set.labels.max(), val_set.labels.max())) + 1
     print(f"data: {len(train_set)} training and {len(val_set)} validation texts, "
           f"{classes} classes")
