@@ -155,10 +155,11 @@ def _train_text(args: argparse.Namespace) -> int:
         keep = np.array([t not in held_out for t in extra.texts], bool)
         train_set = data.text.concatenate([train_set, extra.take(np.flatnonzero(keep))])
         source += f"; more training texts: {', '.join(args.extra_data)}"
-        if not keep.all():
-            source += f" ({int((~keep).sum())} validation texts among them left out)"
-            print(f"--extra-data: left out {int((~keep).sum())} texts that are in "
-                  f"the validation split")
+        dropped = int((~keep).sum())
+        if dropped:
+            source += f" ({dropped} validation texts among them left out)"
+            print(f"--extra-data: left out {dropped} texts that are in the "
+                  f"validation split")
     classes = int(max(train_set.labels.max(), val_set.labels.max())) + 1
     print(f"data: {len(train_set)} training and {len(val_set)} validation texts, "
           f"{classes} classes")
