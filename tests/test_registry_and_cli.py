@@ -96,3 +96,24 @@ def test_console_entry_point_runs():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "layers" in result.stdout
+
+
+def test_train_cli_takes_attn_cnn_defaults_from_the_model():
+    """The card records every architecture argument; those not given come
+    from AttnCNN's signature, so a changed default cannot drift from the CLI."""
+    import inspect
+
+    from attention_zoo.cli.parser import build_parser
+    from attention_zoo.cli.train import _attn_cnn_arguments
+    from attention_zoo.models import AttnCNN
+
+    parse = build_parser().parse_args
+    defaults = inspect.signature(AttnCNN).parameters
+    config = _attn_cnn_arguments(parse(["train", "attn_cnn", "--out", "x"]))
+    assert config == {name: (list(defaults[name].default) if name == "width"
+                             else defaults[name].default) for name in config}
+    given = _attn_cnn_arguments(parse(["train", "attn_cnn", "--out", "x", "--width",
+                                       "80", "288", "288", "--no-dirac",
+                                       "--residual-attention"]))
+    assert given["width"] == [80, 288, 288]
+    assert given["dirac"] is False and given["residual_attention"] is True

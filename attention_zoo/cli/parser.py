@@ -46,18 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override any recipe field, e.g. --set ema_momentum=0.999")
     p.add_argument("--attention", type=attention_argument, default="cbam",
                    help="feature-map layer name, 'none', or one per stage a,b,c")
-    p.add_argument("--width", type=int, nargs="+", default=[64, 256, 256])
-    p.add_argument("--stem-width", type=int, default=32)
-    p.add_argument("--stem", default="whiten", choices=["conv", "whiten"],
+    # AttnCNN's own arguments: left None unless given, so the model's
+    # signature is the one place their defaults live.
+    p.add_argument("--width", type=int, nargs="+",
+                   help="attn_cnn: filters of each stage (default 64 256 256)")
+    p.add_argument("--stem-width", type=int)
+    p.add_argument("--stem", choices=["conv", "whiten"],
                    help="attn_cnn first layer: patch whitening set from the "
                         "training images (default), or a 3x3 conv")
-    p.add_argument("--dirac", action=argparse.BooleanOptionalAction, default=True,
-                   help="attn_cnn: identity-initialize the 3x3 convs")
+    p.add_argument("--dirac", action=argparse.BooleanOptionalAction,
+                   help="attn_cnn: identity-initialize the 3x3 convs (default on)")
     p.add_argument("--bn-scale", action=argparse.BooleanOptionalAction,
-                   default=False, help="attn_cnn: BatchNormalization learns a scale")
-    p.add_argument("--bn-momentum", type=float, default=0.6)
+                   help="attn_cnn: BatchNormalization learns a scale (default off)")
+    p.add_argument("--bn-momentum", type=float)
     p.add_argument("--residual-attention", action=argparse.BooleanOptionalAction,
-                   default=False, help="attn_cnn: stages output x + attention(x)")
+                   help="attn_cnn: stages output x + attention(x) (default off)")
     p.add_argument("--precision", default="auto",
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--jit-compile", type=jit_argument, default="auto",

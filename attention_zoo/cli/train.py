@@ -115,10 +115,7 @@ def _train_images(args: argparse.Namespace) -> int:
                              cutout=recipe.cutout, seed=args.seed)
     val_ds = data.pipeline(val_set, 1000)
     config = {"input_shape": [32, 32, 3], "num_classes": len(train_set.class_names),
-              "attention": args.attention, "width": list(args.width),
-              "stem_width": args.stem_width, "stem": args.stem, "dirac": args.dirac,
-              "bn_scale": args.bn_scale, "bn_momentum": args.bn_momentum,
-              "residual_attention": args.residual_attention}
+              "attention": args.attention, **_attn_cnn_arguments(args)}
     result = training.fit(lambda: AttnCNN(**config), train_ds, val_ds, recipe=recipe,
                           out_dir=args.out, precision=args.precision,
                           jit_compile=args.jit_compile, train_size=len(train_set),
@@ -133,6 +130,23 @@ def _train_images(args: argparse.Namespace) -> int:
                     "val_accuracy_reported": f"with {training.tta_name(recipe.tta)} TTA"
                     if recipe.tta
                     else "without TTA"})
+
+
+def _attn_cnn_arguments(args: argparse.Namespace) -> dict:
+    """AttnCNN's architecture arguments for the card: those given on the
+    command line, the model's signature defaults for the rest."""
+    import inspect
+
+    from attention_zoo.models import AttnCNN
+
+    defaults = inspect.signature(AttnCNN).parameters
+    config = {}
+    for name in ("width", "stem_width", "stem", "dirac", "bn_scale", "bn_momentum",
+                 "residual_attention"):
+        given = getattr(args, name)
+        value = defaults[name].default if given is None else given
+        config[name] = list(value) if name == "width" else value
+    return config
 
 
 #: --max-length when not given: tokens of a word model, n-gram ids of a bag.
