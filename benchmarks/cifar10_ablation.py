@@ -35,7 +35,14 @@ def arguments(out: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=out)
     parser.add_argument("--train-per-class", type=int, default=1500)
     parser.add_argument("--recipe", default="cifar10_short")
+    parser.add_argument("--width", nargs="+", type=int,
+                        help="AttnCNN stage widths (default: the model's own; the "
+                             "committed tables ran at 64 256 256, the default then)")
     return parser
+
+
+def width_arguments(width: list[int] | None) -> list[str]:
+    return ["--width", *map(str, width)] if width else []
 
 
 def header(first: dict, recipe: str) -> str:
@@ -63,7 +70,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=VARIANTS)
     args = parser.parse_args()
     rows = [train(args.data, Path(args.out) / variant, args.recipe,
-                  args.train_per_class, variant_arguments(variant))
+                  args.train_per_class,
+                  width_arguments(args.width) + variant_arguments(variant))
             for variant in args.variants]
     print(f"AttnCNN attention ablation: {header(rows[0], args.recipe)}")
     print(f"| attention | params | val accuracy ({reported(rows[0])}) | without TTA "

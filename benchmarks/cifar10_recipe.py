@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cifar10_ablation import arguments, header, reported, train
+from cifar10_ablation import arguments, header, reported, train, width_arguments
 
 BEFORE_NET = ["--stem", "conv", "--no-dirac", "--bn-scale", "--bn-momentum", "0.9"]
 BEFORE_RECIPE = ["--lr", "0.4", "--set", "momentum=0.9", "--set", "weight_decay=5e-4",
@@ -37,7 +37,8 @@ def main() -> None:
     for name in args.variants:
         folder = "".join(c if c.isalnum() else "_" for c in name.strip())
         rows.append(train(args.data, Path(args.out) / folder, args.recipe,
-                          args.train_per_class, VARIANTS[name]))
+                          args.train_per_class,
+                          width_arguments(args.width) + VARIANTS[name]))
     print(f"AttnCNN (CBAM), airbench's parts: {header(rows[0], args.recipe)}")
     print(f"| variant | extra arguments | params | val accuracy ({reported(rows[0])}) "
           f"| without TTA | train images/s |")

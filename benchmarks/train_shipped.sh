@@ -4,7 +4,7 @@
 set -euo pipefail
 D=../shared/data
 attention-zoo train attn_cnn --data $D/cifar10/cifar10-train-jpeg.zip \
-  --out runs/attn_cnn_air10 --ship attn_cnn_cifar10
+  --out runs/attn_cnn_w80 --width 80 288 288 --ship attn_cnn_cifar10
 # attn_text_sst2: two attention BiGRUs trained on SST-2 plus IMDB's training
 # reviews (their last 64 words) and an NBSVM on SST-2, averaged; the three
 # members were chosen before any average of them was computed

@@ -26,12 +26,12 @@ from attention_zoo.training.distribute import (STRATEGIES, fit_multiworker, get_
                                                is_chief, is_multiworker, mean_over_workers)
 from attention_zoo.training.policy import (PRECISIONS, choose_jit, choose_precision,
                                            cpu_has_bf16, has_gpu)
-from attention_zoo.training.recipes import (RECIPES, SGD, AdamW, OneCycle, Recipe,
-                                            SparseSmoothedCrossentropy, get_recipe,
-                                            make_optimizer)
+from attention_zoo.training.optimizers import SGD, AdamW, MuonSGD, make_optimizer
+from attention_zoo.training.recipes import (RECIPES, OneCycle, Recipe,
+                                            SparseSmoothedCrossentropy, get_recipe)
 
 __all__ = ["fit", "evaluate", "predict", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
-           "OneCycle", "SGD", "AdamW", "SparseSmoothedCrossentropy", "make_optimizer",
+           "OneCycle", "SGD", "AdamW", "MuonSGD", "SparseSmoothedCrossentropy", "make_optimizer",
            "AtomicCheckpoint", "Lookahead", "Throughput", "save_atomically", "PRECISIONS",
            "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "STRATEGIES",
            "TTA_MODES", "tta_name", "get_strategy", "is_chief", "is_multiworker",

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 
 from attention_zoo.training.callbacks import look_ahead
-from attention_zoo.training.recipes import Recipe, make_optimizer
+from attention_zoo.training.optimizers import make_optimizer
+from attention_zoo.training.recipes import Recipe
 
 STRATEGIES = ("mirrored", "multiworker")
 
