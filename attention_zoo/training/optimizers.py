@@ -87,6 +87,12 @@ class AdamW(_ZooOptimizer, keras.optimizers.AdamW):
 
 
 
+def _frobenius(x: Any) -> Any:
+    from keras import ops
+
+    return ops.sqrt(ops.sum(ops.square(x)))
+
+
 @keras.saving.register_keras_serializable(package="attention_zoo")
 class MuonSGD(SGD):
     """Muon (Jordan et al., 2024) for the kernels that ``muon_pattern``
@@ -123,6 +129,11 @@ class MuonSGD(SGD):
                  muon_steps: int = 3, muon_pattern: str = r"_conv/kernel$",
                  **kwargs: Any) -> None:
         super().__init__(learning_rate, *args, **kwargs)
+        if muon_learning_rate <= 0 or not 0 <= muon_momentum < 1 or muon_steps < 1:
+            raise ValueError(
+                "MuonSGD needs muon_learning_rate > 0, 0 <= muon_momentum < 1 and "
+                f"muon_steps >= 1, received {muon_learning_rate}, {muon_momentum}, "
+                f"{muon_steps}")
         # Muon's rate follows the base schedule's shape: their ratio is fixed.
         if isinstance(learning_rate, OneCycle):
             peak = learning_rate.peak
@@ -132,11 +143,6 @@ class MuonSGD(SGD):
             raise TypeError("MuonSGD's learning_rate must be a number or a "
                             f"OneCycle schedule, received {type(learning_rate).__name__}")
         self._muon_ratio = float(muon_learning_rate) / peak
-        if muon_learning_rate <= 0 or not 0 <= muon_momentum < 1 or muon_steps < 1:
-            raise ValueError(
-                "MuonSGD needs muon_learning_rate > 0, 0 <= muon_momentum < 1 and "
-                f"muon_steps >= 1, received {muon_learning_rate}, {muon_momentum}, "
-                f"{muon_steps}")
         self.muon_learning_rate = float(muon_learning_rate)
         self.muon_momentum = float(muon_momentum)
         self.muon_steps = int(muon_steps)
@@ -177,9 +183,8 @@ class MuonSGD(SGD):
         out = variable.shape[-1]
         update = ops.reshape(self.orthogonalize(ops.reshape(ahead, (-1, out))),
                              variable.shape)
-        norm = ops.sqrt(ops.sum(ops.square(variable)))
         rate = ops.cast(learning_rate, variable.dtype) * self._muon_ratio
-        self.assign(variable, variable * (math.sqrt(out) / (norm + 1e-7))
+        self.assign(variable, variable * (math.sqrt(out) / (_frobenius(variable) + 1e-7))
                     - rate * update)
 
     def orthogonalize(self, matrix: Any) -> Any:
@@ -189,7 +194,7 @@ class MuonSGD(SGD):
         a, b, c = self.NS_COEFFICIENTS
         wide = matrix.shape[0] <= matrix.shape[1]
         x = matrix if wide else ops.transpose(matrix)
-        x = x / (ops.sqrt(ops.sum(ops.square(x))) + 1e-7)  # spectral norm <= 1
+        x = x / (_frobenius(x) + 1e-7)  # so the spectral norm is <= 1
         for _ in range(self.muon_steps):
             gram = ops.matmul(x, ops.transpose(x))
             x = a * x + ops.matmul(b * gram + c * ops.matmul(gram, gram), x)

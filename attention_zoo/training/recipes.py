@@ -82,9 +82,9 @@ CIFAR10 = Recipe(learning_rate=0.75, momentum=0.85, weight_decay=0.009,
 #: 0.85, decoupled); a linear decay from the peak, no warm-up, no EMA or
 #: lookahead.
 CIFAR10_MUON = CIFAR10.replace(
-    optimizer="muon", batch_size=2000, learning_rate=1.31, momentum=0.85,
-    weight_decay=0.0204, norm_bias_lr_scale=81.0, warmup=0.0, lr_start=1.0,
-    lr_end=0.0, ema=False, lookahead=0, ema_power=0.0)
+    optimizer="muon", batch_size=2000, learning_rate=1.31, weight_decay=0.0204,
+    norm_bias_lr_scale=81.0, warmup=0.0, lr_start=1.0, lr_end=0.0, ema=False,
+    lookahead=0, ema_power=0.0)
 
 RECIPES: dict[str, Recipe] = {
     "cifar10": CIFAR10,
