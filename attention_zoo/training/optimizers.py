@@ -86,7 +86,6 @@ class AdamW(_ZooOptimizer, keras.optimizers.AdamW):
     normalization-offset learning rate."""
 
 
-
 def _frobenius(x: Any) -> Any:
     from keras import ops
 
