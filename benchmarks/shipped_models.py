@@ -61,7 +61,10 @@ def time_to_accuracy(name: str, runs: Path) -> list[str]:
     total = 0.0
     for epoch, row in sorted(rows.items()):
         total += float(row["epoch_seconds"])
-        lines.append(f"| {epoch + 1} | {total:.0f} | {float(row['val_accuracy']):.4f} |")
+        # "NA": a recipe with validate_every != 1 skipped this epoch's validation.
+        value = row.get("val_accuracy", "NA")
+        lines.append(f"| {epoch + 1} | {total:.0f} | "
+                     f"{'-' if value == 'NA' else f'{float(value):.4f}'} |")
     return lines
 
 

@@ -303,6 +303,10 @@ def test_recipes():
     assert _recipe_field(recipe, "tta=flip") == ("tta", "flip")
     assert [training.tta_name(t) for t in training.TTA_MODES] == [
         "none", "flip", "flip", "flip_translate"]
+    assert _recipe_field(recipe, "validate_every=0") == ("validate_every", 0)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="validate_every must be an int >= 0"):
+            recipe.replace(validate_every=bad)
 
 
 def test_a_bad_tta_fails_before_training(tiny_zip):
@@ -331,6 +335,28 @@ def test_fit_trains_under_a_policy(tiny_zip, tmp_path, precision, jit):
     assert list((tmp_path / "logs").rglob("*tfevents*"))
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left
     keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+
+
+@pytest.mark.parametrize("every, validated", [(2, [False, True, False]),
+                                              (0, [False, False, False])])
+def test_validate_every_skips_epochs_and_still_reports(tiny_zip, tmp_path, every,
+                                                       validated):
+    from attention_zoo.cli.train import _history_csv
+
+    train, val = data.cifar10(tiny_zip, val_per_class=2)
+    val_ds = data.pipeline(val, 16)
+    recipe = training.get_recipe("cifar10", epochs=3, batch_size=16,
+                                 validate_every=every)
+    result = training.fit(lambda: AttnCNN(**TINY), data.pipeline(train, 16, training=True),
+                          val_ds, recipe=recipe, out_dir=tmp_path, verbose=0)
+    history = _history_csv(tmp_path / "history.csv")
+    assert len(history["loss"]) == 3  # the CSV keeps its val columns, "NA" when skipped
+    assert [not np.isnan(v) for v in history["val_accuracy"]] == validated
+    # The evaluation after training gives both figures from one set of views.
+    assert result.val_accuracy_plain == pytest.approx(
+        training.evaluate(result.model, val_ds, tta=False))
+    assert result.val_accuracy == pytest.approx(
+        training.evaluate(result.model, val_ds, tta=recipe.tta))
 
 
 # --------------------------------------------------------- kill and resume --

@@ -120,8 +120,7 @@ def _train_images(args: argparse.Namespace) -> int:
                           out_dir=args.out, precision=args.precision,
                           jit_compile=args.jit_compile, train_size=len(train_set),
                           strategy=args.strategy)
-    plain = (None if result.val_accuracy is None
-             else round(training.evaluate(result.model, val_ds, tta=False), 4))
+    plain = None if result.val_accuracy_plain is None else round(result.val_accuracy_plain, 4)
     return _finish(args, result, recipe, "attn_cnn", config,
                    f"{args.data or 'keras.datasets.cifar10'}: {len(train_set)} "
                    f"training images; validation = last {args.val_per_class} "
@@ -228,6 +227,7 @@ def _history_csv(path: Path) -> dict[str, list[float]]:
         for key, value in row.items():
             try:
                 columns.setdefault(key, []).append(float(value))
-            except (TypeError, ValueError):
-                pass
+            except (TypeError, ValueError):  # "NA": an epoch without validation
+                if key != "epoch" and value == "NA":
+                    columns.setdefault(key, []).append(float("nan"))
     return columns

@@ -51,6 +51,15 @@ class Recipe:
     # Test-time augmentation at evaluation: False, "flip", or airbench's
     # "flip_translate" (flips plus one-pixel shifts; training.TTA_MODES).
     tta: bool | str = "flip_translate"
+    # Validate every N epochs (Keras's validation_freq); 0: only once, after
+    # training, which saves a pass over the validation set per epoch.
+    validate_every: int = 1
+
+    def __post_init__(self) -> None:
+        if (not isinstance(self.validate_every, int) or isinstance(self.validate_every, bool)
+                or self.validate_every < 0):
+            raise ValueError(f"validate_every must be an int >= 0, received "
+                             f"{self.validate_every!r}")
 
     def replace(self, **changes: Any) -> "Recipe":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
