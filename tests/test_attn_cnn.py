@@ -37,6 +37,11 @@ def test_attn_cnn_is_functional_and_takes_raw_pixels():
     assert p.shape == (3, 10)
     np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(model.predict(images.astype("float32"), verbose=0), p)
+    # Synchronized BatchNorm for tf.distribute; other backends refuse the option.
+    norms = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.synchronized == (keras.backend.backend() == "tensorflow")
+                         for layer in norms)
 
 
 @pytest.mark.parametrize("attention", [None, "se", "eca", "cbam", "coordinate",

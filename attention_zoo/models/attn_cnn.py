@@ -68,9 +68,11 @@ def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
     if pool:
         x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     # Synchronized: under tf.distribute every replica sees the global batch
-    # statistics, so all workers keep identical moving statistics.
-    x = keras.layers.BatchNormalization(momentum=momentum, scale=scale,
-                                        synchronized=True, name=f"{name}_bn")(x)
+    # statistics, so all workers keep identical moving statistics. Keras
+    # accepts it on the TensorFlow backend alone (JAX and PyTorch refuse it).
+    x = keras.layers.BatchNormalization(
+        momentum=momentum, scale=scale, name=f"{name}_bn",
+        synchronized=keras.backend.backend() == "tensorflow")(x)
     return keras.layers.Activation("gelu", name=f"{name}_gelu")(x)
 
 
