@@ -4,7 +4,7 @@ to benchmarks/results/<name>/ by this script).
 
 Usage:
   python benchmarks/shipped_models.py --cifar ZIP --sst2 DIR --imdb TSV_GZ \
-      [--runs runs]
+      [--runs runs] [--curve NAME=HISTORY_CSV]
 Prints Markdown (committed as benchmarks/shipped_models.md).
 """
 
@@ -44,7 +44,17 @@ def _run_folder(name: str, runs: Path) -> Path:
     return runs / name
 
 
-def time_to_accuracy(name: str, runs: Path) -> list[str]:
+def _history(path: Path) -> dict[int, dict]:
+    with path.open() as f:
+        return {int(r["epoch"]): r for r in csv.DictReader(f)}  # a resume's last row
+
+
+def time_to_accuracy(name: str, runs: Path, curve: Path | None = None) -> list[str]:
+    """Validation accuracy after each epoch against cumulative training
+    seconds. A run validated only at the end (``validate_every=0``) can take
+    its per-epoch accuracies from ``curve``: the history.csv of the same
+    training validated every epoch, accepted only if its training loss and
+    accuracy match this run's exactly."""
     run = _run_folder(name, runs)
     target = RESULTS / name
     if (run / "history.csv").is_file():
@@ -53,16 +63,29 @@ def time_to_accuracy(name: str, runs: Path) -> list[str]:
             shutil.copy(run / file, target / file)
     if not (target / "history.csv").is_file():
         return []
-    with (target / "history.csv").open() as f:
-        rows = {int(r["epoch"]): r for r in csv.DictReader(f)}
+    rows = _history(target / "history.csv")
+    validated, source = rows, "this run"
+    if curve is not None:
+        validated = _history(curve)
+        differs = [epoch for epoch, row in rows.items()
+                   if epoch not in validated
+                   or (validated[epoch]["loss"], validated[epoch]["accuracy"])
+                   != (row["loss"], row["accuracy"])]
+        if differs:
+            raise SystemExit(f"--curve {curve}: epochs {differs} trained differently "
+                             f"from {name}'s run, so its validation is not this run's")
+        source = (f"`{curve.relative_to(ROOT) if curve.is_absolute() else curve}`, the "
+                  f"same training validated every epoch (training loss and accuracy "
+                  f"identical in every epoch)")
     lines = [f"\n{name}: validation accuracy after each epoch (raw weights, no "
-             f"EMA or TTA) against cumulative training seconds\n",
+             f"EMA or TTA; from {source}) against this run's cumulative training "
+             f"seconds\n",
              "| epoch | cumulative s | val accuracy |", "|---|---|---|"]
     total = 0.0
     for epoch, row in sorted(rows.items()):
         total += float(row["epoch_seconds"])
         # "NA": a recipe with validate_every != 1 skipped this epoch's validation.
-        value = row.get("val_accuracy", "NA")
+        value = validated[epoch].get("val_accuracy", "NA")
         lines.append(f"| {epoch + 1} | {total:.0f} | "
                      f"{'-' if value == 'NA' else f'{float(value):.4f}'} |")
     return lines
@@ -88,7 +111,17 @@ def main() -> None:
     parser.add_argument("--sst2")
     parser.add_argument("--imdb")
     parser.add_argument("--runs", default="runs")
+    parser.add_argument("--curve", action="append", default=[], metavar="NAME=CSV",
+                        help="per-epoch validation of shipped model NAME from another "
+                             "run's history.csv with identical training")
     args = parser.parse_args()
+    curves = {}
+    for item in args.curve:
+        name, _, path = item.partition("=")
+        if not path or not Path(path).is_file():
+            parser.error(f"--curve expects NAME=HISTORY_CSV of an existing file, "
+                         f"received {item!r}")
+        curves[name] = Path(path)
     shipped = models.pretrained()
     table = ["| model | validation split | val accuracy | inference examples/s "
              "(batch 256) | training wall s | training examples/s | card val accuracy |",
@@ -101,8 +134,8 @@ def main() -> None:
             _, val = data.cifar10(args.cifar)
             ds = data.pipeline(val, 256)
             tta = training.get_recipe("cifar10").tta
-            acc = training.evaluate(model, ds, tta=tta)
-            plain = training.evaluate(model, ds, tta=False)
+            plain_p, tta_p = training.predict_views(model, ds, tta)
+            acc, plain = training.accuracy(tta_p, ds), training.accuracy(plain_p, ds)
             speed = throughput(lambda x: model.predict(x, batch_size=256, verbose=0),
                                val.images.astype("float32"), 256)
             split = "CIFAR-10 last 500/class (5,000)"
@@ -131,7 +164,7 @@ def main() -> None:
                      f"{'-' if trained is None else f'{trained:.0f}'} | "
                      f"{card['val_accuracy']} |")
         extra += (member_lines(name, card) if card["model"] == "ensemble"
-                  else time_to_accuracy(name, Path(args.runs)))
+                  else time_to_accuracy(name, Path(args.runs), curves.get(name)))
     print("\n".join(table + extra))
     print(f"\n(machine: {json.dumps(models.card(shipped[0])['machine']) if shipped else '-'})")
 

@@ -3,8 +3,11 @@
 # each one too). Run from the repository root with ../shared/data present.
 set -euo pipefail
 D=../shared/data
+# attn_cnn_cifar10: the default AttnCNN and recipe, spelled out (width 96 320
+# 320; `--recipe cifar10_muon --set validate_every=0` is the default `cifar10`).
 attention-zoo train attn_cnn --data $D/cifar10/cifar10-train-jpeg.zip \
-  --out runs/attn_cnn_w80 --width 80 288 288 --ship attn_cnn_cifar10
+  --out runs/attn_cnn_w96_muon_v0 --width 96 320 320 --recipe cifar10_muon \
+  --set validate_every=0 --ship attn_cnn_cifar10
 # attn_text_sst2: two attention BiGRUs trained on SST-2 plus IMDB's training
 # reviews (their last 64 words) and an NBSVM on SST-2, averaged; the three
 # members were chosen before any average of them was computed

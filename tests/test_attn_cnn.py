@@ -242,7 +242,7 @@ def test_weight_ema_warms_up():
     import numpy as np
     import tensorflow as tf
 
-    recipe = training.get_recipe("cifar10", epochs=1, learning_rate=0.1)
+    recipe = training.get_recipe("cifar10_sgd", epochs=1, learning_rate=0.1)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     optimizer = training.make_optimizer(recipe, steps_per_epoch=5)
     assert isinstance(optimizer, training.SGD) and optimizer.use_ema

@@ -87,7 +87,7 @@ def test_shipped_weights_refuse_another_stem():
 
 def test_fit_adapts_the_whitening_to_training_images(tiny_zip, capsys):
     train, val = data.cifar10(tiny_zip, val_per_class=2)
-    recipe = training.get_recipe("cifar10", epochs=1, batch_size=16,
+    recipe = training.get_recipe("cifar10_sgd", epochs=1, batch_size=16,
                                  norm_bias_lr_scale=64.0, lookahead=2, ema_power=0.6,
                                  lr_end=0.07, tta=False)
     result = training.fit(lambda: AttnCNN(**AIRBENCH),

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     # AttnCNN's own arguments: left None unless given, so the model's
     # signature is the one place their defaults live.
     p.add_argument("--width", type=int, nargs="+",
-                   help="attn_cnn: filters of each stage (default 80 288 288)")
+                   help="attn_cnn: filters of each stage (default 96 320 320)")
     p.add_argument("--stem-width", type=int)
     p.add_argument("--stem", choices=["conv", "whiten"],
                    help="attn_cnn first layer: patch whitening set from the "

@@ -78,7 +78,7 @@ def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
 
 @register_model("attn_cnn")
 def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
-            attention: Attention = "cbam", width: Sequence[int] = (80, 288, 288),
+            attention: Attention = "cbam", width: Sequence[int] = (96, 320, 320),
             stem_width: int = 32, weights: str | os.PathLike | None = None,
             attention_kwargs: dict[str, Any] | None = None,
             stem: str = "whiten", dirac: bool = True, bn_scale: bool = False,
@@ -103,8 +103,9 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         attention: a feature-map layer name (``attention_zoo.layers.names(
             "feature_map")``), None, or one of those per stage.
         width: filters of each stage. airbench94 has 64, 256, 256; the
-            wider default trains 15% slower and scores higher on two seeds
-            (``benchmarks/cifar10_epochs.md``).
+            wider default (28% more 3x3-conv multiply-adds than 80, 288,
+            288, 69% more than 64, 256, 256) scores higher on two seeds
+            with the Muon recipe (``benchmarks/cifar10_epochs.md``).
         stem_width: filters of the first convolution (``stem="conv"``).
         weights: None, ``"cifar10"`` (the shipped weights; arguments must match
             theirs) or a path to a ``.weights.h5`` file.
