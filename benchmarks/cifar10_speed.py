@@ -1,7 +1,7 @@
 """AttnCNN training and inference speed for each precision and XLA setting.
 
 Usage: python benchmarks/cifar10_speed.py [--attention cbam] [--width W W W] [--steps 12]
-       [--repeats 2]
+       [--repeats 2] [--batch 512] [--optimizer sgd|recipe] [--only POLICY:XLA ...]
 Writes a Markdown table to stdout (committed as benchmarks/cifar10_speed.md).
 Synthetic pixels: speed does not depend on the data. Each setting runs in a
 fresh process and reports the fastest of `--repeats` timed passes: measured
@@ -43,14 +43,24 @@ def forward_flops(model: keras.Model) -> float:
     return float(info.total_float_ops)
 
 
+def make_optimizer(name: str, steps: int) -> keras.optimizers.Optimizer:
+    """``"sgd"``: plain Nesterov SGD; ``"recipe"``: the default recipe's
+    optimizer (MuonSGD), to see what its updates cost."""
+    if name == "recipe":
+        from attention_zoo import training
+
+        return training.make_optimizer(training.get_recipe("cifar10"), steps)
+    return keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True)
+
+
 def measure(net: dict, policy: str, xla: bool, batch: int, steps: int,
-            repeats: int) -> dict:
+            repeats: int, optimizer: str = "sgd") -> dict:
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)
     model = AttnCNN(**net)
     keras.config.set_dtype_policy("float32")
-    model.compile(keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
-                  "categorical_crossentropy", jit_compile=xla)
+    model.compile(make_optimizer(optimizer, steps), "categorical_crossentropy",
+                  jit_compile=xla)
     x = np.random.default_rng(0).integers(0, 256, (batch * steps, 32, 32, 3)).astype("float32")
     y = keras.utils.to_categorical(np.arange(batch * steps) % 10, 10)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
@@ -58,22 +68,29 @@ def measure(net: dict, policy: str, xla: bool, batch: int, steps: int,
     images = data.map(lambda a, b: a)
     model.predict(images.take(2), verbose=0)
 
-    def best(run) -> float:
-        seconds = []
+    def best(run) -> tuple[float, float]:
+        """Images/s of the fastest pass, and the process CPU seconds per
+        image of that pass (the host can give this VM less than its cores
+        without it showing: CPU time is steadier than wall time)."""
+        passes = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             run()
-            seconds.append(time.perf_counter() - start)
-        return batch * steps / min(seconds)
+            passes.append((time.perf_counter() - start, time.process_time() - cpu))
+        wall, cpu = min(passes)
+        return batch * steps / wall, cpu / (batch * steps)
 
-    return {"train": best(lambda: model.fit(data, epochs=1, verbose=0)),
-            "infer": best(lambda: model.predict(images, verbose=0))}
+    train, train_cpu = best(lambda: model.fit(data, epochs=1, verbose=0))
+    infer, infer_cpu = best(lambda: model.predict(images, verbose=0))
+    return {"train": train, "infer": infer, "train_cpu_ms": 1e3 * train_cpu,
+            "infer_cpu_ms": 1e3 * infer_cpu}
 
 
 def measure_in_fresh_process(args: argparse.Namespace, policy: str, xla: bool) -> dict:
     command = [sys.executable, __file__, "--one", policy, str(int(xla)),
                "--attention", args.attention, "--batch", str(args.batch),
-               "--steps", str(args.steps), "--repeats", str(args.repeats)]
+               "--steps", str(args.steps), "--repeats", str(args.repeats),
+               "--optimizer", args.optimizer]
     if args.width:
         command += ["--width", *map(str, args.width)]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -87,31 +104,42 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--width", nargs="+", type=int, help="default: the model's")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--optimizer", choices=["sgd", "recipe"], default="sgd")
+    parser.add_argument("--only", nargs="+", metavar="POLICY:XLA",
+                        help="settings to measure, e.g. mixed_bfloat16:0 (default: all four)")
     parser.add_argument("--one", nargs=2, metavar=("POLICY", "XLA"),
                         help=argparse.SUPPRESS)  # one setting, JSON out
     args = parser.parse_args()
 
-    net = {"attention": args.attention, **({"width": args.width} if args.width else {})}
+    net = {"attention": None if args.attention == "none" else args.attention,
+           **({"width": args.width} if args.width else {})}
     if args.one:
         print(json.dumps(measure(net, args.one[0], bool(int(args.one[1])), args.batch,
-                                 args.steps, args.repeats)))
+                                 args.steps, args.repeats, args.optimizer)))
         return
+    settings = [(p, x) for p in ("float32", "mixed_bfloat16") for x in (False, True)]
+    if args.only:
+        try:
+            settings = [(p, bool(int(x))) for p, x in (o.split(":") for o in args.only)]
+        except ValueError:
+            parser.error(f"--only expects POLICY:0|1 items, received {args.only}")
     model = AttnCNN(**net)
     flops = forward_flops(model)
     print(f"AttnCNN({', '.join(f'{k}={v!r}' for k, v in net.items())}), "
           f"{model.count_params():,} parameters, batch {args.batch}, "
-          f"{args.steps} timed steps, fastest of {args.repeats}; {platform.processor() or platform.machine()}, "
+          f"{args.steps} timed steps, fastest of {args.repeats}, optimizer {args.optimizer}; "
+          f"{platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}\n")
     print(f"forward FLOPs per image: {flops / 1e6:.1f} M "
           f"(training step ~3x: {3 * flops / 1e6:.0f} M)\n")
-    print("| precision | XLA | train images/s | train GFLOP/s | inference images/s |")
-    print("|---|---|---|---|---|")
-    for policy in ("float32", "mixed_bfloat16"):
-        for xla in (False, True):
-            r = measure_in_fresh_process(args, policy, xla)
-            print(f"| {policy} | {'on' if xla else 'off'} | {r['train']:.0f} | "
-                  f"{r['train'] * 3 * flops / 1e9:.1f} | {r['infer']:.0f} |",
-                  flush=True)
+    print("| precision | XLA | train images/s | train GFLOP/s | inference images/s | "
+          "train CPU ms/image | inference CPU ms/image |")
+    print("|---|---|---|---|---|---|---|")
+    for policy, xla in settings:
+        r = measure_in_fresh_process(args, policy, xla)
+        print(f"| {policy} | {'on' if xla else 'off'} | {r['train']:.0f} | "
+              f"{r['train'] * 3 * flops / 1e9:.1f} | {r['infer']:.0f} | "
+              f"{r['train_cpu_ms']:.1f} | {r['infer_cpu_ms']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
