@@ -77,3 +77,17 @@ def wait_all(processes, timeout: float) -> list[str]:
         for p in processes:
             if p.poll() is None:
                 p.kill()
+
+
+def failures(names, processes, outputs, tail: int = 2500) -> str:
+    """For an assertion message: each process that failed, its exit code and
+    the end of its output without TensorFlow's start-up log lines (which
+    otherwise fill the message and hide the traceback)."""
+    noise = ("I0000", "W0000", "E0000", "WARNING: All log messages", "To enable")
+    report = []
+    for name, process, output in zip(names, processes, outputs):
+        if process.returncode != 0:
+            kept = "\n".join(line for line in (output or "").splitlines()
+                              if not line.startswith(noise))
+            report.append(f"--- {name}: exit code {process.returncode}\n{kept[-tail:]}")
+    return "\n".join(report)

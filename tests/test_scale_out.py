@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from attention_zoo import tuning
-from conftest import kill_when, wait_all
+from conftest import failures, kill_when, wait_all
 
 HERE = Path(__file__).parent
 SMALL = {"width": 8, "depth": 2, "augment_translate": 0}
@@ -161,7 +161,8 @@ def test_distributed_search_runs_every_trial_exactly_once(tiny_zip, tmp_path):
                                   text=True)
                  for tid in ("chief", "tuner0", "tuner1")]
     outputs = wait_all(processes, timeout=400)
-    assert all(p.returncode == 0 for p in processes), [o[-1500:] for o in outputs]
+    assert all(p.returncode == 0 for p in processes), failures(
+        ("chief", "tuner0", "tuner1"), processes, outputs)
     executions = _executions(directory)
     assert len(executions) == trials
     assert all(len(runs) == 1 for runs in executions.values())
@@ -205,7 +206,8 @@ def test_multiworker_training_ends_with_identical_weights(tmp_path):
             env=_env(tmp_path, TF_CONFIG=config), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
     outputs = wait_all(processes, timeout=300)
-    assert all(p.returncode == 0 for p in processes), [o[-1500:] for o in outputs]
+    assert all(p.returncode == 0 for p in processes), failures(
+        ("worker0", "worker1"), processes, outputs)
     first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
     assert len(first.files) > 10
     for key in first.files:
