@@ -26,6 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from attention_zoo.cli.common import attention_argument  # noqa: E402
 from attention_zoo.models import AttnCNN  # noqa: E402
 
 
@@ -111,7 +112,9 @@ def main() -> None:
                         help=argparse.SUPPRESS)  # one setting, JSON out
     args = parser.parse_args()
 
-    net = {"attention": None if args.attention == "none" else args.attention,
+    # The CLI's parsing of --attention ("none", one name, or a,b,c per stage);
+    # args.attention stays the raw string so fresh processes get it as given.
+    net = {"attention": attention_argument(args.attention),
            **({"width": args.width} if args.width else {})}
     if args.one:
         print(json.dumps(measure(net, args.one[0], bool(int(args.one[1])), args.batch,

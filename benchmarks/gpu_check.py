@@ -35,7 +35,7 @@ def make_npz(zip_path: str, out: str, train: int, val: int) -> None:
     t = rng.permutation(len(train_set))[:train]
     v = rng.permutation(len(val_set))[:val]
     np.savez_compressed(out, x_train=train_set.images[t], y_train=train_set.labels[t],
-             x_val=val_set.images[v], y_val=val_set.labels[v])
+                        x_val=val_set.images[v], y_val=val_set.labels[v])
 
 
 def augment(x: np.ndarray, rng: np.random.Generator, translate: int = 2) -> np.ndarray:
@@ -54,23 +54,21 @@ def augment(x: np.ndarray, rng: np.random.Generator, translate: int = 2) -> np.n
     return out
 
 
-class _EpochClock:
-    """Times every ``steps`` batches: one pass of fit() over all epochs'
-    augmented copies, so the compiled step is reused throughout."""
+def epoch_clock(steps: int):
+    """A callback that times every ``steps`` batches: one pass of fit() over
+    all epochs' augmented copies, so the compiled step is reused throughout."""
+    import keras
 
-    def __new__(cls, steps: int):
-        import keras
+    class EpochClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.marks, self.losses = [time.perf_counter()], []
 
-        class Clock(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.marks, self.losses = [time.perf_counter()], []
+        def on_train_batch_end(self, batch, logs=None):
+            if (batch + 1) % steps == 0:
+                self.marks.append(time.perf_counter())
+                self.losses.append(float(logs["loss"]))
 
-            def on_train_batch_end(self, batch, logs=None):
-                if (batch + 1) % steps == 0:
-                    self.marks.append(time.perf_counter())
-                    self.losses.append(float(logs["loss"]))
-
-        return Clock()
+    return EpochClock()
 
 
 def run(policy: str, jit: bool, arrays: dict, epochs: int, width: list[int] | None,
@@ -100,7 +98,7 @@ def run(policy: str, jit: bool, arrays: dict, epochs: int, width: list[int] | No
     order = [rng.permutation(len(x))[:used] for _ in range(epochs)]
     x_all = np.concatenate([augment(x[o], rng) for o in order])
     y_all = np.eye(10, dtype="float32")[np.concatenate([y[o] for o in order])]
-    clock = _EpochClock(steps)
+    clock = epoch_clock(steps)
     model.fit(x_all, y_all, batch_size=recipe.batch_size, epochs=1, shuffle=False,
               callbacks=[clock], verbose=0)
     seconds = np.diff(clock.marks)
