@@ -194,6 +194,35 @@ def test_pipeline_augments_training_batches_only(tiny_zip):
     assert augmented[1].numpy().sum(0).tolist() == [4] * 10
 
 
+def test_alternating_flip_mirrors_each_image_the_other_way_every_epoch():
+    from attention_zoo.data.images import ImageSet
+
+    n = 20
+    images = np.zeros((n, 4, 4, 3), "uint8")
+    images[:, :, :2] = np.arange(1, n + 1, dtype="uint8")[:, None, None, None]
+    # Left half holds the image's number: a mirrored image has it on the right.
+    train = ImageSet(images, np.arange(n), tuple(str(i) for i in range(n)))
+    ds = data.pipeline(train, 8, training=True, translate=0, flip="alternate",
+                       one_hot=False)
+    assert int(ds.cardinality()) == 3
+    mirrored = []
+    for _ in range(4):  # one iterator per epoch, as model.fit makes them
+        epoch = {}
+        for x, y in ds:
+            for image, label in zip(x.numpy(), y.numpy()):
+                assert image.max() == label + 1  # the pixels stayed with their label
+                epoch[int(label)] = bool(image[0, -1, 0] > 0)
+        mirrored.append([epoch[i] for i in range(n)])
+    first = np.array(mirrored[0])
+    assert 0 < first.sum() < n  # random in the first epoch
+    for e, flips in enumerate(mirrored):
+        np.testing.assert_array_equal(flips, first ^ bool(e % 2), err_msg=f"epoch {e}")
+    with pytest.raises(ValueError, match="flip must be"):
+        data.pipeline(train, 8, training=True, flip="sometimes")
+    with pytest.raises(ValueError, match="flip must be"):
+        data.pipeline(train, 8, training=True, flip=1)
+
+
 def test_translate_moves_pixels_by_at_most_the_pad():
     from attention_zoo.data.images import augment_batch
 
@@ -309,6 +338,14 @@ def test_recipes():
     assert [training.tta_name(t) for t in training.TTA_MODES] == [
         "none", "flip", "flip", "flip_translate"]
     assert _recipe_field(recipe, "validate_every=0") == ("validate_every", 0)
+    # flip: False, True or "alternate"; a plain bool field takes only bools.
+    assert _recipe_field(recipe, "flip=alternate") == ("flip", "alternate")
+    assert _recipe_field(recipe, "flip=off") == ("flip", False)
+    assert _recipe_field(recipe, "ema=on") == ("ema", True)
+    with pytest.raises(SystemExit, match="--set ema expects true or false"):
+        _recipe_field(recipe, "ema=sometimes")
+    with pytest.raises(ValueError, match="flip must be one of"):
+        recipe.replace(flip="sometimes")
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="validate_every must be an int >= 0"):
             recipe.replace(validate_every=bad)

@@ -41,6 +41,10 @@ def _recipe(args: argparse.Namespace, default: str):
     return recipe.replace(**dict(_recipe_field(recipe, item) for item in args.set))
 
 
+#: Recipe fields that take False, True or a mode's name.
+MODE_FIELDS = ("tta", "flip")
+
+
 def _recipe_field(recipe, item: str) -> tuple:
     """``FIELD=VALUE`` of ``--set``, converted to the field's type."""
     field, _, value = item.partition("=")
@@ -48,11 +52,15 @@ def _recipe_field(recipe, item: str) -> tuple:
         raise SystemExit(f"--set expects FIELD=VALUE with a recipe field "
                          f"({', '.join(recipe.__dataclass_fields__)}), received {item!r}")
     current = getattr(recipe, field)
-    if field == "tta":  # False, "flip" or "flip_translate"
-        return field, False if value.lower() in ("0", "false", "no", "off", "none") \
-            else value
-    if isinstance(current, bool):
-        return field, value.lower() in ("1", "true", "yes", "on")
+    if isinstance(current, bool) or field in MODE_FIELDS:
+        low = value.lower()
+        if low in ("0", "false", "no", "off", "none"):
+            return field, False
+        if low in ("1", "true", "yes", "on"):
+            return field, True
+        if field in MODE_FIELDS:  # a mode's name; the recipe checks it
+            return field, value
+        raise SystemExit(f"--set {field} expects true or false, received {value!r}")
     return field, type(current)(value)
 
 

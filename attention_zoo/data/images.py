@@ -186,16 +186,20 @@ def _has_split(path: Path, split: str) -> bool:
 # ------------------------------------------------------------- pipelines --
 
 def augment_batch(images, translate: int = 2, flip: bool = True,
-                  cutout: int = 0, seed: int | None = None):
+                  cutout: int = 0, seed: int | None = None, flips=None):
     """Random flip, translation by up to ``translate`` pixels (reflect
     padding) and optional cutout, on a uint8 or float batch; tf ops, so it
-    runs inside tf.data on the host."""
+    runs inside tf.data on the host. ``flips``: a ``(batch,)`` bool tensor
+    saying which images to mirror, in place of random flips."""
     import tensorflow as tf
 
     x = tf.cast(images, tf.float32)
     shape = tf.shape(x)
-    if flip:
+    if flips is not None:
+        flips = tf.reshape(tf.cast(flips, tf.bool), (-1, 1, 1, 1))
+    elif flip:
         flips = tf.random.uniform((shape[0], 1, 1, 1), seed=seed) < 0.5
+    if flips is not None:
         x = tf.where(flips, tf.reverse(x, axis=[2]), x)
     if translate:
         t = translate
@@ -216,29 +220,66 @@ def augment_batch(images, translate: int = 2, flip: bool = True,
     return x
 
 
+FLIPS = (False, True, "alternate")
+
+
+def check_flip(flip: bool | str) -> None:
+    if not (isinstance(flip, bool) or flip == "alternate"):
+        raise ValueError(f"flip must be one of {FLIPS}, received {flip!r}")
+
+
+def _epoch_parity():
+    """A dataset that yields, forever, the parity of how many iterators over
+    it were created before: Keras creates one per epoch (a finite dataset
+    and no ``steps_per_epoch``), so zipped with an epoch's examples it says
+    whether this is an even or an odd epoch."""
+    import tensorflow as tf
+
+    started = tf.Variable(-1, dtype=tf.int64, trainable=False, name="epochs_started")
+    return (tf.data.Dataset.from_tensors(0)
+            .map(lambda _: started.assign_add(1) % 2 == 1)
+            .flat_map(lambda odd: tf.data.Dataset.from_tensors(odd).repeat()))
+
+
 def pipeline(data: ImageSet, batch_size: int = 256, training: bool = False,
              num_classes: int | None = None, translate: int = 2,
-             flip: bool = True, cutout: int = 0, seed: int = 0,
+             flip: bool | str = True, cutout: int = 0, seed: int = 0,
              one_hot: bool = True):
     """A ``tf.data.Dataset`` of ``(images float32 0..255, labels)``.
 
     Training: reshuffled every epoch, augmented per batch (flip, translate,
-    cutout). Labels are one-hot (for label smoothing) unless ``one_hot=False``.
-    Arrays stay in memory; batches are prefetched.
+    cutout). ``flip``: False, True (each image mirrored with probability
+    1/2 every epoch) or ``"alternate"`` (airbench's alternating flip: each
+    image mirrored at random in the first epoch, then the opposite way to the
+    epoch before, so no image is shown the same way two epochs running; the
+    epoch's parity advances each time an iterator is created, i.e. each
+    epoch of ``model.fit``). Labels are one-hot (for label smoothing) unless
+    ``one_hot=False``. Arrays stay in memory; batches are prefetched.
     """
     import tensorflow as tf
 
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, received {batch_size}")
+    check_flip(flip)
     classes = num_classes or len(data.class_names)
-    ds = tf.data.Dataset.from_tensor_slices((data.images, data.labels))
+    alternate = training and flip == "alternate"
+    columns = (data.images, data.labels)
+    if alternate:
+        first = np.random.default_rng(seed).random(len(data)) < 0.5
+        columns += (first,)
+    ds = tf.data.Dataset.from_tensor_slices(columns)
     if training:
         ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+    if alternate:
+        ds = tf.data.Dataset.zip((ds, _epoch_parity())).map(
+            lambda example, odd: (example[0], example[1],
+                                  tf.math.logical_xor(example[2], odd)))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(data)))
     ds = ds.batch(batch_size, drop_remainder=False)
 
-    def prepare(x, y):
+    def prepare(x, y, flips=None):
         if training:
-            x = augment_batch(x, translate, flip, cutout)
+            x = augment_batch(x, translate, bool(flip), cutout, flips=flips)
         else:
             x = tf.cast(x, tf.float32)
         return x, (tf.one_hot(y, classes) if one_hot else y)

@@ -10,6 +10,8 @@ from typing import Any
 
 import keras
 
+from attention_zoo.data.images import check_flip
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -46,7 +48,9 @@ class Recipe:
     muon_steps: int = 3
     muon_pattern: str = r"_conv/kernel$"
     translate: int = 2               # augmentation: pixels of translation
-    flip: bool = True
+    # False, True (random flips) or "alternate" (airbench's alternating
+    # flip; data.pipeline).
+    flip: bool | str = True
     cutout: int = 0
     # Test-time augmentation at evaluation: False, "flip", or airbench's
     # "flip_translate" (flips plus one-pixel shifts; training.TTA_MODES).
@@ -56,6 +60,7 @@ class Recipe:
     validate_every: int = 1
 
     def __post_init__(self) -> None:
+        check_flip(self.flip)
         if (not isinstance(self.validate_every, int) or isinstance(self.validate_every, bool)
                 or self.validate_every < 0):
             raise ValueError(f"validate_every must be an int >= 0, received "
