@@ -195,12 +195,11 @@ def augment_batch(images, translate: int = 2, flip: bool = True,
 
     x = tf.cast(images, tf.float32)
     shape = tf.shape(x)
+    if flips is None and flip:
+        flips = tf.random.uniform((shape[0],), seed=seed) < 0.5
     if flips is not None:
-        flips = tf.reshape(tf.cast(flips, tf.bool), (-1, 1, 1, 1))
-    elif flip:
-        flips = tf.random.uniform((shape[0], 1, 1, 1), seed=seed) < 0.5
-    if flips is not None:
-        x = tf.where(flips, tf.reverse(x, axis=[2]), x)
+        mirror = tf.reshape(tf.cast(flips, tf.bool), (-1, 1, 1, 1))
+        x = tf.where(mirror, tf.reverse(x, axis=[2]), x)
     if translate:
         t = translate
         padded = tf.pad(x, [[0, 0], [t, t], [t, t], [0, 0]], mode="REFLECT")
@@ -253,7 +252,8 @@ def pipeline(data: ImageSet, batch_size: int = 256, training: bool = False,
     image mirrored at random in the first epoch, then the opposite way to the
     epoch before, so no image is shown the same way two epochs running; the
     epoch's parity advances each time an iterator is created, i.e. each
-    epoch of ``model.fit``). Labels are one-hot (for label smoothing) unless
+    epoch of ``model.fit``; it counts from zero again in a new process, so a
+    resumed run's first epoch may repeat the flips of the one before). Labels are one-hot (for label smoothing) unless
     ``one_hot=False``. Arrays stay in memory; batches are prefetched.
     """
     import tensorflow as tf
