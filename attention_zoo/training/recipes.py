@@ -93,14 +93,18 @@ CIFAR10_SGD = Recipe(learning_rate=0.75, momentum=0.85, weight_decay=0.009,
 #: (airbench's 0.67 per summed example on logits / 256, moved to this net's
 #: logits / 8: 0.67 * 2000 / 32 ** 2), BatchNorm offsets at 81x that
 #: (airbench's 0.053 per summed example), weight decay 0.0204 (airbench's
-#: 0.004 per step through momentum 0.85, decoupled); a linear decay from the
-#: peak, no warm-up, no EMA or lookahead. Validated once, after training:
-#: the same run validated every epoch took 45.7 minutes for the command,
-#: 41.4 without (benchmarks/cifar10_epochs.md).
+#: 0.004 per step through momentum 0.85, decoupled); no EMA or lookahead.
+#: Unlike airbench94_muon it warms up linearly from 0.1x the peak over the
+#: first epoch, then decays to 0: from the peak at step 0, 2 of 8 seeds
+#: collapsed to chance at step 4 and never recovered, and the warm-up cost
+#: no measurable accuracy (benchmarks/cifar10_early_steps.md). Alternating
+#: flip, as in airbench. Validated once, after training: the same run
+#: validated every epoch took 45.7 minutes for the command, 41.4 without
+#: (benchmarks/cifar10_epochs.md).
 CIFAR10 = CIFAR10_SGD.replace(
     optimizer="muon", batch_size=2000, learning_rate=1.31, weight_decay=0.0204,
-    norm_bias_lr_scale=81.0, warmup=0.0, lr_start=1.0, lr_end=0.0, ema=False,
-    lookahead=0, ema_power=0.0, validate_every=0)
+    norm_bias_lr_scale=81.0, warmup=0.1, lr_start=0.1, lr_end=0.0, ema=False,
+    lookahead=0, ema_power=0.0, flip="alternate", validate_every=0)
 
 RECIPES: dict[str, Recipe] = {
     "cifar10": CIFAR10,
