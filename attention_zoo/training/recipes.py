@@ -95,10 +95,10 @@ CIFAR10_SGD = Recipe(learning_rate=0.75, momentum=0.85, weight_decay=0.009,
 #: (airbench's 0.053 per summed example), weight decay 0.0204 (airbench's
 #: 0.004 per step through momentum 0.85, decoupled); no EMA or lookahead.
 #: Unlike airbench94_muon it warms up linearly from 0.1x the peak over the
-#: first epoch, then decays to 0: from the peak at step 0, 2 of 8 seeds
-#: collapsed to chance at step 4 and never recovered, and the warm-up cost
-#: no measurable accuracy (benchmarks/cifar10_early_steps.md). Alternating
-#: flip, as in airbench. Validated once, after training: the same run
+#: first tenth of the steps (one epoch of ten), then decays to 0: from the
+#: peak at step 0, 2 of 8 seeds collapsed to chance at step 4 (the one run
+#: on never recovered), and the warm-up cost no measurable accuracy
+#: (benchmarks/cifar10_early_steps.md). Alternating flip, as in airbench. Validated once, after training: the same run
 #: validated every epoch took 45.7 minutes for the command, 41.4 without
 #: (benchmarks/cifar10_epochs.md).
 CIFAR10 = CIFAR10_SGD.replace(
