@@ -110,7 +110,10 @@ def adapt_whitening(model: keras.Model, images: np.ndarray,
     adapted = []
     for layer in model.layers:
         if isinstance(layer, PatchWhitening):
-            upstream = keras.Model(model.inputs, layer.input)
+            # A single input is passed as itself, not a one-element list,
+            # so calling upstream with a plain batch matches its structure.
+            inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+            upstream = keras.Model(inputs, layer.input)
             # Plain calls, not predict(): this also runs inside a
             # distribution strategy's scope, where predict would distribute.
             covariance = layer.patch_covariance(np.concatenate([

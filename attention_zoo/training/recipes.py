@@ -98,9 +98,9 @@ CIFAR10_SGD = Recipe(learning_rate=0.75, momentum=0.85, weight_decay=0.009,
 #: first tenth of the steps (one epoch of ten), then decays to 0: from the
 #: peak at step 0, 2 of 8 seeds collapsed to chance at step 4 (the one run
 #: on never recovered), and the warm-up cost no measurable accuracy
-#: (benchmarks/cifar10_early_steps.md). Alternating flip, as in airbench. Validated once, after training: the same run
-#: validated every epoch took 45.7 minutes for the command, 41.4 without
-#: (benchmarks/cifar10_epochs.md).
+#: (benchmarks/cifar10_early_steps.md). Alternating flip, as in airbench.
+#: Validated once, after training: the same run validated every epoch took
+#: 45.7 minutes for the command, 41.4 without (benchmarks/cifar10_epochs.md).
 CIFAR10 = CIFAR10_SGD.replace(
     optimizer="muon", batch_size=2000, learning_rate=1.31, weight_decay=0.0204,
     norm_bias_lr_scale=81.0, warmup=0.1, lr_start=0.1, lr_end=0.0, ema=False,
