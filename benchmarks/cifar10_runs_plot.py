@@ -46,9 +46,10 @@ def read_runs(path: str) -> list[dict]:
 def plot(runs: list[dict], out: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 5))
     right = max(max(r["minutes"] or 0 for r in runs), TARGET_MINUTES) + 6
+    untimed_x = right - 1.5  # a column of its own at the right edge
     placed: list[tuple[float, float]] = []
     for run in runs:
-        x = run["minutes"] if run["minutes"] is not None else right - 1.5
+        x = run["minutes"] if run["minutes"] is not None else untimed_x
         y = 100 * run["accuracy"]
         ax.scatter(x, y, s=40, color="C0", facecolors="C0" if run["clean"] else "none")
         # Of two points that nearly coincide, the second is labelled on the left.
@@ -63,7 +64,7 @@ def plot(runs: list[dict], out: str) -> None:
     ax.text(left, 100 * TARGET_ACCURACY + 0.03, "target 91.5%", color="C3", fontsize=8)
     if any(r["minutes"] is None for r in runs):
         ax.axvline(right - 3, color="grey", linestyle=":", linewidth=1)
-        ax.text(right - 1.5, 100 * min(r["accuracy"] for r in runs), "untimed",
+        ax.text(untimed_x, 100 * min(r["accuracy"] for r in runs), "untimed",
                 color="grey", ha="center", fontsize=8)
     ax.set_xlim(right=right)
     ax.set_xlabel("training minutes, 2 CPU cores (hollow: shared cores or untimed)")

@@ -254,7 +254,8 @@ def pipeline(data: ImageSet, batch_size: int = 256, training: bool = False,
     epoch's parity advances each time an iterator is created, i.e. each
     epoch of ``model.fit``; it counts from zero again in a new process, so a
     resumed run's first epoch may repeat the flips of the one before).
-    Labels are one-hot (for label smoothing) unless ``one_hot=False``. Arrays stay in memory; batches are prefetched.
+    Labels are one-hot (for label smoothing) unless ``one_hot=False``.
+    Arrays stay in memory; batches are prefetched.
     """
     import tensorflow as tf
 
