@@ -72,6 +72,18 @@ def test_residual_attention_adds_the_input_back():
                    AttnCNN(attention=None, residual_attention=True, **TINY).layers)
 
 
+def test_activation_is_one_argument():
+    """ReLU replaces GELU after the stem and every BatchNormalization and
+    nothing else: the same weights fit, and give other outputs."""
+    gelu, relu = AttnCNN(**TINY), AttnCNN(activation="relu", **TINY)
+    relu.set_weights(gelu.get_weights())
+    acts = {l.name: l.activation.__name__ for l in relu.layers
+            if isinstance(l, keras.layers.Activation) and l.name != "probabilities"}
+    assert len(acts) == 7 and set(acts.values()) == {"relu"}
+    images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    assert not np.allclose(gelu.predict(images, verbose=0),
+                           relu.predict(images, verbose=0))
+
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"attention": "additive"}, "feature-map layer name"),
@@ -79,6 +91,7 @@ def test_residual_attention_adds_the_input_back():
     ({"input_shape": (32, 32)}, "input_shape"),
     ({"num_classes": 1}, "num_classes"),
     ({"weights": "imagenet"}, "weights must be"),
+    ({"activation": "tanh"}, "activation must be one of gelu, relu"),
 ])
 def test_bad_arguments_are_clear(kwargs, match):
     with pytest.raises(ValueError, match=match):

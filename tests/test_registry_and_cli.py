@@ -114,6 +114,7 @@ def test_train_cli_takes_attn_cnn_defaults_from_the_model():
                              else defaults[name].default) for name in config}
     given = _attn_cnn_arguments(parse(["train", "attn_cnn", "--out", "x", "--width",
                                        "80", "288", "288", "--no-dirac",
-                                       "--residual-attention"]))
+                                       "--residual-attention", "--activation", "relu"]))
     assert given["width"] == [80, 288, 288]
     assert given["dirac"] is False and given["residual_attention"] is True
+    assert given["activation"] == "relu"

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bn-momentum", type=float)
     p.add_argument("--residual-attention", action=argparse.BooleanOptionalAction,
                    help="attn_cnn: stages output x + attention(x) (default off)")
+    p.add_argument("--activation", choices=["gelu", "relu"],
+                   help="attn_cnn: activation after each BatchNormalization (default gelu)")
     p.add_argument("--precision", default="auto",
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--jit-compile", type=jit_argument, default="auto",

@@ -149,7 +149,7 @@ def _attn_cnn_arguments(args: argparse.Namespace) -> dict:
     defaults = inspect.signature(AttnCNN).parameters
     config = {}
     for name in ("width", "stem_width", "stem", "dirac", "bn_scale", "bn_momentum",
-                 "residual_attention"):
+                 "residual_attention", "activation"):
         given = getattr(args, name)
         value = defaults[name].default if given is None else given
         config[name] = list(value) if name == "width" else value

@@ -17,6 +17,9 @@ CIFAR10_STD = (63.0, 62.1, 66.7)
 
 LOGIT_SCALE = 0.125
 
+#: Activations after the stem and each BatchNormalization.
+ACTIVATIONS = ("gelu", "relu")
+
 Attention = str | None | Sequence[str | None]
 
 
@@ -61,7 +64,8 @@ class PixelNormalization(keras.layers.Layer):
 
 
 def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
-             momentum: float = 0.9, dirac: bool = False, scale: bool = True) -> Any:
+             momentum: float = 0.9, dirac: bool = False, scale: bool = True,
+             activation: str = "gelu") -> Any:
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
                             kernel_initializer=Dirac() if dirac else "glorot_uniform",
                             name=f"{name}_conv")(x)
@@ -73,7 +77,7 @@ def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
     x = keras.layers.BatchNormalization(
         momentum=momentum, scale=scale, name=f"{name}_bn",
         synchronized=keras.backend.backend() == "tensorflow")(x)
-    return keras.layers.Activation("gelu", name=f"{name}_gelu")(x)
+    return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 
 @register_model("attn_cnn")
@@ -83,7 +87,7 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             attention_kwargs: dict[str, Any] | None = None,
             stem: str = "whiten", dirac: bool = True, bn_scale: bool = False,
             bn_momentum: float = 0.6, residual_attention: bool = False,
-            name: str = "attn_cnn") -> keras.Model:
+            activation: str = "gelu", name: str = "attn_cnn") -> keras.Model:
     """A CIFAR-10 convnet after airbench94 (Jordan, 2024): a 2x2 patch-
     whitening stem, three stages of ``conv-pool-BN-GELU, conv-BN-GELU`` (31
     -> 15 -> 7 -> 3 pixels for 32x32 inputs), an attention layer after each
@@ -122,6 +126,9 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         residual_attention: each stage outputs ``x + attention(x)`` (a gate
             ``g`` then scales by ``1 + g``) instead of ``attention(x)``, so
             the gates can emphasize but never shut a path.
+        activation: ``"gelu"`` (airbench's) or ``"relu"``, after the stem
+            and every BatchNormalization. ReLU takes about 11% less CPU
+            time per training step on this project's machine.
 
     Returns a functional ``keras.Model`` from ``(batch, H, W, 3)`` pixels to
     ``(batch, num_classes)`` probabilities (float32 under any policy).
@@ -134,15 +141,19 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
     if not width or min(width) <= 0:
         raise ValueError(f"width must be positive ints, received {width!r}")
     per_stage = _stage_attention(attention, len(width))
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
+                         f"received {activation!r}")
 
     inputs = keras.Input(tuple(input_shape), name="image")
     x = PixelNormalization(CIFAR10_MEAN, CIFAR10_STD, name="normalize")(inputs)
-    block = {"momentum": bn_momentum, "dirac": dirac, "scale": bn_scale}
+    block = {"momentum": bn_momentum, "dirac": dirac, "scale": bn_scale,
+             "activation": activation}
     if stem == "conv":
         x = _conv_bn(x, stem_width, "stem", **block)
     elif stem == "whiten":
         x = PatchWhitening(2, name="stem_whiten")(x)
-        x = keras.layers.Activation("gelu", name="stem_gelu")(x)
+        x = keras.layers.Activation(activation, name=f"stem_{activation}")(x)
     else:
         raise ValueError(f"stem must be 'conv' or 'whiten', received {stem!r}")
     for i, (filters, kind) in enumerate(zip(width, per_stage), start=1):
@@ -171,7 +182,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             "attention": attention if isinstance(attention, (str, type(None)))
             else list(attention), "width": list(width), "stem_width": stem_width,
             "stem": stem, "dirac": dirac, "bn_scale": bn_scale,
-            "bn_momentum": bn_momentum, "residual_attention": residual_attention})
+            "bn_momentum": bn_momentum, "residual_attention": residual_attention,
+            "activation": activation})
         model.load_weights(path)
     elif weights is not None:
         _load_user_weights(model, weights)

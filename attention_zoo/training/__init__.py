@@ -150,8 +150,10 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
                           metrics=["accuracy"], jit_compile=use_xla)
         # validate_every=0: no validation between epochs; the evaluation
         # below is the only one (it gives the plain accuracy too).
+        # shuffle=False: the datasets shuffle themselves, and Keras warns that
+        # it ignores its own default (True) for a tf.data.Dataset.
         logged = model.fit(train, epochs=recipe.epochs, callbacks=callbacks,
-                           verbose=verbose,
+                           verbose=verbose, shuffle=False,
                            validation_data=val if recipe.validate_every else None,
                            validation_freq=max(1, recipe.validate_every)).history
     wall = time.perf_counter() - start
