@@ -274,8 +274,8 @@ def pipeline(data: ImageSet, batch_size: int = 256, training: bool = False,
     ds = ds.batch(batch_size, drop_remainder=False)
     if alternate:
         # Zipped per batch, not per image: a per-image zip and map ran one
-        # element at a time, took CPU from training all epoch and held up
-        # each epoch's first batch by 10-40 s.
+        # element at a time, took CPU from training all epoch and held up a
+        # new epoch's first batch (up to 11 s beside a training run).
         batches = int(ds.cardinality())
         ds = tf.data.Dataset.zip((ds, _epoch_parity())).map(
             lambda batch, odd: (batch[0], batch[1],
