@@ -118,3 +118,11 @@ def test_train_cli_takes_attn_cnn_defaults_from_the_model():
     assert given["width"] == [80, 288, 288]
     assert given["dirac"] is False and given["residual_attention"] is True
     assert given["activation"] == "relu"
+    # The parser keeps its own list (importing the model would load Keras
+    # for --help); it must offer exactly the model's activations.
+    from attention_zoo.models.attn_cnn import ACTIVATIONS
+    for name in ACTIVATIONS:
+        assert _attn_cnn_arguments(parse(["train", "attn_cnn", "--out", "x",
+                                          "--activation", name]))["activation"] == name
+    with pytest.raises(SystemExit):
+        parse(["train", "attn_cnn", "--out", "x", "--activation", "tanh"])
