@@ -236,6 +236,20 @@ def test_alternating_flip_mirrors_each_image_the_other_way_every_epoch():
         data.pipeline(train, 8, training=True, flip=1)
 
 
+def test_pipelines_turn_off_the_autotune_model_that_stalls_new_epochs():
+    """A fit() epoch destroys the last epoch's iterator; with tf.data's
+    autotune model on, that waits out the model thread's sleep (up to 60 s)."""
+    from attention_zoo.data.images import ImageSet
+    from attention_zoo.data.text import TextSet
+
+    images = ImageSet(np.zeros((8, 4, 4, 3), "uint8"), np.arange(8) % 2, ("a", "b"))
+    texts = TextSet(np.array(["a b", "c"], dtype=object), np.array([0, 1], "int32"))
+    for ds in (data.pipeline(images, 4, training=True, flip="alternate"),
+               data.pipeline(images, 4), data.text_pipeline(texts, 2, training=True)):
+        assert ds.options().autotune.enabled is False
+        assert sum(1 for _ in ds) == int(ds.cardinality()) > 0
+
+
 def test_translate_moves_pixels_by_at_most_the_pad():
     from attention_zoo.data.images import augment_batch
 

@@ -17,6 +17,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from attention_zoo.data.prefetch import prefetched
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
                    "horse", "ship", "truck")
@@ -255,7 +257,7 @@ def pipeline(data: ImageSet, batch_size: int = 256, training: bool = False,
     epoch of ``model.fit``; it counts from zero again in a new process, so a
     resumed run's first epoch may repeat the flips of the one before).
     Labels are one-hot (for label smoothing) unless ``one_hot=False``.
-    Arrays stay in memory; batches are prefetched.
+    Arrays stay in memory; batches are prefetched (``data.prefetch``).
     """
     import tensorflow as tf
 
@@ -289,5 +291,4 @@ def pipeline(data: ImageSet, batch_size: int = 256, training: bool = False,
             x = tf.cast(x, tf.float32)
         return x, (tf.one_hot(y, classes) if one_hot else y)
 
-    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE)
+    return prefetched(ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE))

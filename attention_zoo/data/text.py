@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 import keras
 import numpy as np
 
+from attention_zoo.data.prefetch import prefetched
+
 HTML_BREAK = r"<br\s*/?>"
 # TextVectorization's own punctuation set, applied after lower-casing.
 PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -209,7 +211,7 @@ def pipeline(data: TextSet, batch_size: int = 64, training: bool = False,
     else:
         ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y, n: (x, tf.one_hot(y, num_classes) if one_hot else y))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds)
 
 
 def _length_deciles(lengths: np.ndarray) -> list[int]:
