@@ -53,8 +53,8 @@ def test_attention_is_one_argument(attention):
     assert len(kinds) == expected
 
 def test_residual_attention_adds_the_input_back():
-    plain = AttnCNN(attention="se", **TINY)
-    residual = AttnCNN(attention="se", residual_attention=True, **TINY)
+    plain = AttnCNN(attention="se", residual_attention=False, **TINY)
+    residual = AttnCNN(attention="se", **TINY)  # the default
     residual.set_weights(plain.get_weights())  # same layers, one Add more each
     adds = [l.name for l in residual.layers if isinstance(l, keras.layers.Add)]
     assert adds == ["stage1_residual", "stage2_residual", "stage3_residual"]
@@ -62,7 +62,7 @@ def test_residual_attention_adds_the_input_back():
     images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     assert not np.allclose(plain.predict(images, verbose=0),
                            residual.predict(images, verbose=0))
-    sub = keras.Model(residual.input, [residual.get_layer("stage1b_gelu").output,
+    sub = keras.Model(residual.input, [residual.get_layer("stage1b_relu").output,
                                        residual.get_layer("stage1_attention").output,
                                        residual.get_layer("stage1_residual").output])
     x, attended, out = sub.predict(images, verbose=0)
@@ -75,7 +75,7 @@ def test_residual_attention_adds_the_input_back():
 def test_activation_is_one_argument():
     """ReLU replaces GELU after the stem and every BatchNormalization and
     nothing else: the same weights fit, and give other outputs."""
-    gelu, relu = AttnCNN(**TINY), AttnCNN(activation="relu", **TINY)
+    gelu, relu = AttnCNN(activation="gelu", **TINY), AttnCNN(**TINY)
     relu.set_weights(gelu.get_weights())
     acts = {l.name: l.activation.__name__ for l in relu.layers
             if isinstance(l, keras.layers.Activation) and l.name != "probabilities"}

@@ -114,10 +114,10 @@ def test_train_cli_takes_attn_cnn_defaults_from_the_model():
                              else defaults[name].default) for name in config}
     given = _attn_cnn_arguments(parse(["train", "attn_cnn", "--out", "x", "--width",
                                        "80", "288", "288", "--no-dirac",
-                                       "--residual-attention", "--activation", "relu"]))
+                                       "--no-residual-attention", "--activation", "gelu"]))
     assert given["width"] == [80, 288, 288]
-    assert given["dirac"] is False and given["residual_attention"] is True
-    assert given["activation"] == "relu"
+    assert given["dirac"] is False and given["residual_attention"] is False
+    assert given["activation"] == "gelu"
     # The parser keeps its own list (importing the model would load Keras
     # for --help); it must offer exactly the model's activations.
     from attention_zoo.models.attn_cnn import ACTIVATIONS

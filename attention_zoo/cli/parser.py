@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     # AttnCNN's own arguments: left None unless given, so the model's
     # signature is the one place their defaults live.
     p.add_argument("--width", type=int, nargs="+",
-                   help="attn_cnn: filters of each stage (default 96 320 320)")
+                   help="attn_cnn: filters of each stage (default 112 352 352)")
     p.add_argument("--stem-width", type=int)
     p.add_argument("--stem", choices=["conv", "whiten"],
                    help="attn_cnn first layer: patch whitening set from the "
@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="attn_cnn: BatchNormalization learns a scale (default off)")
     p.add_argument("--bn-momentum", type=float)
     p.add_argument("--residual-attention", action=argparse.BooleanOptionalAction,
-                   help="attn_cnn: stages output x + attention(x) (default off)")
+                   help="attn_cnn: stages output x + attention(x) (default on)")
     p.add_argument("--activation", choices=["gelu", "relu"],
-                   help="attn_cnn: activation after each BatchNormalization (default gelu)")
+                   help="attn_cnn: activation after each BatchNormalization (default relu)")
     p.add_argument("--precision", default="auto",
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--jit-compile", type=jit_argument, default="auto",

@@ -82,17 +82,17 @@ def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
 
 @register_model("attn_cnn")
 def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
-            attention: Attention = "cbam", width: Sequence[int] = (96, 320, 320),
+            attention: Attention = "cbam", width: Sequence[int] = (112, 352, 352),
             stem_width: int = 32, weights: str | os.PathLike | None = None,
             attention_kwargs: dict[str, Any] | None = None,
             stem: str = "whiten", dirac: bool = True, bn_scale: bool = False,
-            bn_momentum: float = 0.6, residual_attention: bool = False,
-            activation: str = "gelu", name: str = "attn_cnn") -> keras.Model:
+            bn_momentum: float = 0.6, residual_attention: bool = True,
+            activation: str = "relu", name: str = "attn_cnn") -> keras.Model:
     """A CIFAR-10 convnet after airbench94 (Jordan, 2024): a 2x2 patch-
-    whitening stem, three stages of ``conv-pool-BN-GELU, conv-BN-GELU`` (31
-    -> 15 -> 7 -> 3 pixels for 32x32 inputs), an attention layer after each
-    stage, global max pooling and a linear classifier whose logits are scaled
-    by 1/8. Convolutions start as identities on their first channels
+    whitening stem, three stages of ``conv-pool-BN-ReLU, conv-BN-ReLU`` (31
+    -> 15 -> 7 -> 3 pixels for 32x32 inputs), each followed by ``x +
+    attention(x)``, global max pooling and a linear classifier whose logits
+    are scaled by 1/8. Convolutions start as identities on their first channels
     (``dirac``) and BatchNormalization learns only offsets.
 
     The whitening filters come from data: ``training.fit`` sets them from
@@ -107,17 +107,17 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         attention: a feature-map layer name (``attention_zoo.layers.names(
             "feature_map")``), None, or one of those per stage.
         width: filters of each stage. airbench94 has 64, 256, 256; the
-            wider default (28% more 3x3-conv multiply-adds than 80, 288,
-            288, 69% more than 64, 256, 256) scores higher on two seeds
-            with the Muon recipe (``benchmarks/cifar10_epochs.md``).
+            default (2.1x its 3x3-conv multiply-adds) is as wide as the
+            default recipe trains within 40 minutes on 2 CPU cores with
+            ReLU (``benchmarks/cifar10_epochs.md``).
         stem_width: filters of the first convolution (``stem="conv"``).
         weights: None, ``"cifar10"`` (the shipped weights; arguments must match
             theirs) or a path to a ``.weights.h5`` file.
         attention_kwargs: passed to every attention layer (e.g.
             ``{"reduction": 8}``).
-        stem: ``"conv"`` (3x3 conv-BN-GELU with ``stem_width`` filters) or
-            ``"whiten"`` (airbench's 2x2 ``PatchWhitening`` + GELU, 24
-            filters set from training images by ``training.fit``;
+        stem: ``"conv"`` (3x3 conv-BN-activation with ``stem_width``
+            filters) or ``"whiten"`` (airbench's 2x2 ``PatchWhitening`` +
+            activation, 24 filters set from training images by ``training.fit``;
             ``stem_width`` is then unused and maps shrink 32 -> 31 -> 15 ->
             7 -> 3).
         dirac: identity-initialize the first filters of each 3x3 conv.
@@ -125,11 +125,13 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         bn_momentum: BatchNormalization's moving-average momentum.
         residual_attention: each stage outputs ``x + attention(x)`` (a gate
             ``g`` then scales by ``1 + g``) instead of ``attention(x)``, so
-            the gates can emphasize but never shut a path.
-        activation: ``"gelu"`` (airbench's) or ``"relu"``, after the stem
-            and every BatchNormalization. At width 144, 416, 416 ReLU's
-            epochs ran 10% faster on a 2-core CPU, and one seed could not
-            tell its accuracy from GELU's (``benchmarks/cifar10_epochs.md``).
+            the gates can emphasize but never shut a path. False (the
+            plain form) scored lower at 4 and at 10 epochs on the narrow
+            net (``benchmarks/cifar10_ablation.md``, ``cifar10_epochs.md``).
+        activation: ``"relu"`` or ``"gelu"`` (airbench's), after the stem
+            and every BatchNormalization. ReLU trains 10-15% faster on a
+            2-core CPU, and seeds could not tell its accuracy from GELU's
+            (``benchmarks/cifar10_epochs.md``).
 
     Returns a functional ``keras.Model`` from ``(batch, H, W, 3)`` pixels to
     ``(batch, num_classes)`` probabilities (float32 under any policy).
