@@ -77,12 +77,13 @@ def time_to_accuracy(name: str, runs: Path, curve: Path | None = None) -> list[s
         source = (f"`{curve.relative_to(ROOT) if curve.is_absolute() else curve}`, the "
                   f"same training validated every epoch (training loss and accuracy "
                   f"identical in every epoch)")
-    heading = (f"validation accuracy after each epoch (raw weights, no EMA or TTA; "
-               f"from {source}) against this run's cumulative training seconds")
     if all(validated[epoch].get("val_accuracy", "NA") == "NA" for epoch in rows):
         heading = ("cumulative training seconds after each epoch (validated only "
                    "after training, so no accuracy per epoch; pass --curve with a "
                    "validated run of the same training to fill it)")
+    else:
+        heading = (f"validation accuracy after each epoch (raw weights, no EMA or "
+                   f"TTA; from {source}) against this run's cumulative training seconds")
     lines = [f"\n{name}: {heading}\n",
              "| epoch | cumulative s | val accuracy |", "|---|---|---|"]
     total = 0.0

@@ -1,5 +1,7 @@
 """The layer factory, the shared registry and the ``attention-zoo`` command."""
 
+import argparse
+import re
 import subprocess
 import sys
 
@@ -126,3 +128,17 @@ def test_train_cli_takes_attn_cnn_defaults_from_the_model():
                                           "--activation", name]))["activation"] == name
     with pytest.raises(SystemExit):
         parse(["train", "attn_cnn", "--out", "x", "--activation", "tanh"])
+    # --help states the defaults in words (it must not import Keras): the
+    # same values as the signature.
+    words = {True: "on", False: "off"}
+    train = next(a for a in build_parser()._actions
+                 if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    stated = {a.dest: re.search(r"\(default ([^)]*)\)", a.help).group(1)
+              for a in train._actions if a.dest in config and a.help
+              and "(default " in a.help}
+    assert {"width", "residual_attention", "activation"} <= set(stated)
+    for name, text in stated.items():
+        value = defaults[name].default
+        want = (" ".join(map(str, value)) if name == "width"
+                else words.get(value, str(value)) if isinstance(value, bool) else str(value))
+        assert text == want, f"--help says {name} defaults to {text!r}, AttnCNN to {want!r}"
