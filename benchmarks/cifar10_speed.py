@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/cifar10_speed.py [--attention cbam] [--width W W W] [--steps 12]
        [--repeats 2] [--batch 512] [--optimizer sgd|recipe] [--only POLICY:XLA ...]
+       [--kernels fast|keras|batchnorm|conv]
 Writes a Markdown table to stdout (committed as benchmarks/cifar10_speed.md).
 Synthetic pixels: speed does not depend on the data. Each setting runs in a
 fresh process and reports the fastest of `--repeats` timed passes: measured
@@ -27,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from attention_zoo.cli.common import attention_argument  # noqa: E402
-from attention_zoo.models import AttnCNN  # noqa: E402
+from attention_zoo.models import AttnCNN, attn_cnn  # noqa: E402
 
 
 def forward_flops(model: keras.Model) -> float:
@@ -54,8 +55,20 @@ def make_optimizer(name: str, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True)
 
 
+def use_keras_layers(kernels: str) -> None:
+    """Builds AttnCNN from Keras's Conv2D and BatchNormalization in place of
+    the package's CPU training kernels (models.cpu_kernels), to see what they
+    save: "keras" swaps both, "batchnorm" keeps only the fused BatchNorm,
+    "conv" only the convolution."""
+    if kernels in ("keras", "batchnorm"):
+        attn_cnn.MatmulGradConv2D = keras.layers.Conv2D
+    if kernels in ("keras", "conv"):
+        attn_cnn.FusedBatchNormalization = keras.layers.BatchNormalization
+
+
 def measure(net: dict, policy: str, xla: bool, batch: int, steps: int,
-            repeats: int, optimizer: str = "sgd") -> dict:
+            repeats: int, optimizer: str = "sgd", kernels: str = "fast") -> dict:
+    use_keras_layers(kernels)
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)
     model = AttnCNN(**net)
@@ -91,7 +104,7 @@ def measure_in_fresh_process(args: argparse.Namespace, policy: str, xla: bool) -
     command = [sys.executable, __file__, "--one", policy, str(int(xla)),
                "--attention", args.attention, "--batch", str(args.batch),
                "--steps", str(args.steps), "--repeats", str(args.repeats),
-               "--optimizer", args.optimizer]
+               "--optimizer", args.optimizer, "--kernels", args.kernels]
     if args.width:
         command += ["--width", *map(str, args.width)]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -106,6 +119,9 @@ def main() -> None:
     parser.add_argument("--width", nargs="+", type=int, help="default: the model's")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--optimizer", choices=["sgd", "recipe"], default="sgd")
+    parser.add_argument("--kernels", choices=["fast", "keras", "batchnorm", "conv"],
+                        default="fast", help="AttnCNN's CPU training kernels (fast, the "
+                        "default), Keras's layers, or one of the two kernels only")
     parser.add_argument("--only", nargs="+", metavar="POLICY:XLA",
                         help="settings to measure, e.g. mixed_bfloat16:0 (default: all four)")
     parser.add_argument("--one", nargs=2, metavar=("POLICY", "XLA"),
@@ -118,7 +134,7 @@ def main() -> None:
            **({"width": args.width} if args.width else {})}
     if args.one:
         print(json.dumps(measure(net, args.one[0], bool(int(args.one[1])), args.batch,
-                                 args.steps, args.repeats, args.optimizer)))
+                                 args.steps, args.repeats, args.optimizer, args.kernels)))
         return
     settings = [(p, x) for p in ("float32", "mixed_bfloat16") for x in (False, True)]
     if args.only:
@@ -130,7 +146,8 @@ def main() -> None:
     flops = forward_flops(model)
     print(f"AttnCNN({', '.join(f'{k}={v!r}' for k, v in net.items())}), "
           f"{model.count_params():,} parameters, batch {args.batch}, "
-          f"{args.steps} timed steps, fastest of {args.repeats}, optimizer {args.optimizer}; "
+          f"{args.steps} timed steps, fastest of {args.repeats}, optimizer {args.optimizer}, "
+          f"{args.kernels} kernels; "
           f"{platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}\n")
     print(f"forward FLOPs per image: {flops / 1e6:.1f} M "

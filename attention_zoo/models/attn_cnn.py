@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import keras
 
 from attention_zoo import layers as zoo_layers
+from attention_zoo.models.cpu_kernels import FusedBatchNormalization, MatmulGradConv2D
 from attention_zoo.models.registry import check_matches_card, register_model
 from attention_zoo.models.whitening import Dirac, PatchWhitening
 
@@ -66,15 +67,15 @@ class PixelNormalization(keras.layers.Layer):
 def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
              momentum: float = 0.9, dirac: bool = False, scale: bool = True,
              activation: str = "gelu") -> Any:
-    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                            kernel_initializer=Dirac() if dirac else "glorot_uniform",
-                            name=f"{name}_conv")(x)
+    x = MatmulGradConv2D(filters, 3, padding="same", use_bias=False,
+                         kernel_initializer=Dirac() if dirac else "glorot_uniform",
+                         name=f"{name}_conv")(x)
     if pool:
         x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     # Synchronized: under tf.distribute every replica sees the global batch
     # statistics, so all workers keep identical moving statistics. Keras
     # accepts it on the TensorFlow backend alone (JAX and PyTorch refuse it).
-    x = keras.layers.BatchNormalization(
+    x = FusedBatchNormalization(
         momentum=momentum, scale=scale, name=f"{name}_bn",
         synchronized=keras.backend.backend() == "tensorflow")(x)
     return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
@@ -93,7 +94,9 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
     -> 15 -> 7 -> 3 pixels for 32x32 inputs), each followed by ``x +
     attention(x)``, global max pooling and a linear classifier whose logits
     are scaled by 1/8. Convolutions start as identities on their first channels
-    (``dirac``) and BatchNormalization learns only offsets.
+    (``dirac``) and BatchNormalization learns only offsets. Convolutions and
+    BatchNormalizations are ``models.cpu_kernels``' layers: Keras's own,
+    with faster training kernels on a CPU.
 
     The whitening filters come from data: ``training.fit`` sets them from
     training images; outside it call ``attention_zoo.models.adapt_whitening(
