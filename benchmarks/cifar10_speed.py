@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from attention_zoo.cli.common import attention_argument  # noqa: E402
-from attention_zoo.models import AttnCNN, attn_cnn  # noqa: E402
+from attention_zoo.models import AttnCNN, cpu_kernels  # noqa: E402
 
 
 def forward_flops(model: keras.Model) -> float:
@@ -61,9 +61,9 @@ def use_keras_layers(kernels: str) -> None:
     save: "keras" swaps both, "batchnorm" keeps only the fused BatchNorm,
     "conv" only the convolution."""
     if kernels in ("keras", "batchnorm"):
-        attn_cnn.MatmulGradConv2D = keras.layers.Conv2D
+        cpu_kernels.Conv2D = keras.layers.Conv2D
     if kernels in ("keras", "conv"):
-        attn_cnn.FusedBatchNormalization = keras.layers.BatchNormalization
+        cpu_kernels.BatchNormalization = keras.layers.BatchNormalization
 
 
 def measure(net: dict, policy: str, xla: bool, batch: int, steps: int,

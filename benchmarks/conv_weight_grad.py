@@ -1,10 +1,10 @@
 """Weight gradient of AttnCNN's 3x3 convolutions: oneDNN's kernel against
 one matrix product per kernel tap, on bfloat16 tensors of the default net's
-shapes at batch 2000 (seconds, best of 3; models.cpu_kernels.MatmulGradConv2D).
+shapes at batch 2000 (seconds, best of 3; models.cpu_kernels.Conv2D).
 
 Usage: python benchmarks/conv_weight_grad.py (output: conv_weight_grad.md).
 Columns: forward convolution, oneDNN's weight gradient, extract_patches +
-one product, nine shifted products (what MatmulGradConv2D does), and the
+one product, nine shifted products (what cpu_kernels.Conv2D does), and the
 largest difference of the two product forms from oneDNN's, relative to its
 largest value.
 """

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import keras
 
 from attention_zoo import layers as zoo_layers
-from attention_zoo.models.cpu_kernels import FusedBatchNormalization, MatmulGradConv2D
+from attention_zoo.models import cpu_kernels
 from attention_zoo.models.registry import check_matches_card, register_model
 from attention_zoo.models.whitening import Dirac, PatchWhitening
 
@@ -67,7 +67,7 @@ class PixelNormalization(keras.layers.Layer):
 def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
              momentum: float = 0.9, dirac: bool = False, scale: bool = True,
              activation: str = "gelu") -> Any:
-    x = MatmulGradConv2D(filters, 3, padding="same", use_bias=False,
+    x = cpu_kernels.Conv2D(filters, 3, padding="same", use_bias=False,
                          kernel_initializer=Dirac() if dirac else "glorot_uniform",
                          name=f"{name}_conv")(x)
     if pool:
@@ -75,7 +75,7 @@ def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
     # Synchronized: under tf.distribute every replica sees the global batch
     # statistics, so all workers keep identical moving statistics. Keras
     # accepts it on the TensorFlow backend alone (JAX and PyTorch refuse it).
-    x = FusedBatchNormalization(
+    x = cpu_kernels.BatchNormalization(
         momentum=momentum, scale=scale, name=f"{name}_bn",
         synchronized=keras.backend.backend() == "tensorflow")(x)
     return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)

@@ -6,12 +6,17 @@ only on the TensorFlow backend with no GPU visible (elsewhere, and outside
 training, they are their parents). Measured on this project's 2-core CPU in
 ``benchmarks/cifar10_speed_kernels.md``.
 
-- ``FusedBatchNormalization``: Keras 3's BatchNormalization builds batch
+They carry their parents' class names (``cpu_kernels.Conv2D``,
+``cpu_kernels.BatchNormalization``) because Keras files a layer's weights
+under its snake-cased class name: so named, weight files written by a model
+of Keras's layers load into one of these and back.
+
+- ``BatchNormalization``: Keras 3's BatchNormalization builds batch
   statistics and the normalization from separate ops on a float32 copy of the
   activations (several passes over every activation, forward and backward);
   TensorFlow's fused kernel makes one. Keras exposes no fused op, so this is
   the package's one layer that calls ``tf`` directly.
-- ``MatmulGradConv2D``: oneDNN's weight gradient for wide 3x3 convolutions on
+- ``Conv2D``: oneDNN's weight gradient for wide 3x3 convolutions on
   small maps runs well below its forward pass; nine matrix products, one per
   kernel tap, compute the same gradient faster there (not on wide maps with
   few channels, where AttnCNN keeps the plain layer).
@@ -42,7 +47,7 @@ def _replicas_in_sync() -> int:
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-class FusedBatchNormalization(keras.layers.BatchNormalization):
+class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` that trains with TensorFlow's fused
     kernel on the CPU (about 8% less CPU per AttnCNN training step).
 
@@ -112,7 +117,7 @@ def _conv_with_taps_gradient(inputs: Any, kernel: Any) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-class MatmulGradConv2D(keras.layers.Conv2D):
+class Conv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose kernel gradient is one matrix product per
     kernel tap while training on the CPU; forward pass, input gradient,
     weights and config are the parent's.
