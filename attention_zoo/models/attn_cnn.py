@@ -68,8 +68,8 @@ def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
              momentum: float = 0.9, dirac: bool = False, scale: bool = True,
              activation: str = "gelu") -> Any:
     x = cpu_kernels.Conv2D(filters, 3, padding="same", use_bias=False,
-                         kernel_initializer=Dirac() if dirac else "glorot_uniform",
-                         name=f"{name}_conv")(x)
+                           kernel_initializer=Dirac() if dirac else "glorot_uniform",
+                           name=f"{name}_conv")(x)
     if pool:
         x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     # Synchronized: under tf.distribute every replica sees the global batch

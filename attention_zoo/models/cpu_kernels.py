@@ -18,8 +18,8 @@ of Keras's layers load into one of these and back.
   the package's one layer that calls ``tf`` directly.
 - ``Conv2D``: oneDNN's weight gradient for wide 3x3 convolutions on
   small maps runs well below its forward pass; nine matrix products, one per
-  kernel tap, compute the same gradient faster there (not on wide maps with
-  few channels, where AttnCNN keeps the plain layer).
+  kernel tap, compute the same gradient faster there; below 256 filters the
+  layer keeps oneDNN's (``benchmarks/conv_weight_grad.md``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _replicas_in_sync() -> int:
 @keras.saving.register_keras_serializable(package="attention_zoo")
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` that trains with TensorFlow's fused
-    kernel on the CPU (about 8% less CPU per AttnCNN training step).
+    kernel on the CPU.
 
     Same arguments, weights and results as the parent (moving statistics
     included: the fused kernel's unbiased batch variance is rescaled to the
