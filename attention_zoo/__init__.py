@@ -2,8 +2,15 @@
 
 Importing the package registers every serializable class (layers, models,
 schedules, losses), so ``keras.saving.load_model`` reads any file it wrote.
+Imported before TensorFlow on x86-64 Linux, it also turns on TensorFlow's
+oneDNN CPU kernels unless ``TF_ENABLE_ONEDNN_OPTS`` is set
+(``attention_zoo.onednn``).
 """
 
 __version__ = "0.1.0"
+
+from attention_zoo.onednn import prefer_onednn  # noqa: E402
+
+prefer_onednn()  # before the imports below load TensorFlow
 
 from attention_zoo import layers, models, training  # noqa: E402,F401

@@ -29,6 +29,7 @@ import tensorflow as tf  # noqa: E402
 
 from attention_zoo.cli.common import attention_argument  # noqa: E402
 from attention_zoo.models import AttnCNN, cpu_kernels  # noqa: E402
+from attention_zoo.training.policy import cpu_description, onednn_enabled  # noqa: E402
 
 
 def forward_flops(model: keras.Model) -> float:
@@ -148,8 +149,9 @@ def main() -> None:
           f"{model.count_params():,} parameters, batch {args.batch}, "
           f"{args.steps} timed steps, fastest of {args.repeats}, optimizer {args.optimizer}, "
           f"{args.kernels} kernels; "
-          f"{platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}\n")
+          f"{platform.machine()} {cpu_description()}, {os.cpu_count()} cores, "
+          f"oneDNN {'on' if onednn_enabled() else 'off'}, TF {tf.__version__}, "
+          f"Keras {keras.__version__}\n")
     print(f"forward FLOPs per image: {flops / 1e6:.1f} M "
           f"(training step ~3x: {3 * flops / 1e6:.0f} M)\n")
     print("| precision | XLA | train images/s | train GFLOP/s | inference images/s | "

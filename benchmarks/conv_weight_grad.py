@@ -1,42 +1,79 @@
 """Weight gradient of AttnCNN's 3x3 convolutions: oneDNN's kernel against
-one matrix product per kernel tap, on bfloat16 tensors of the default net's
-shapes at batch 2000 (seconds, best of 3; models.cpu_kernels.Conv2D).
+the per-tap matrix products that ``models.cpu_kernels.Conv2D`` uses
+(``cpu_kernels._taps_weight_gradient`` itself, traced by ``tf.function``),
+on tensors of the net's shapes at batch 2000 (bfloat16, as trained on a
+CPU with native bfloat16, or float32).
 
-Usage: python benchmarks/conv_weight_grad.py (output: conv_weight_grad.md).
-Columns: forward convolution, oneDNN's weight gradient, extract_patches +
-one product, nine shifted products (what cpu_kernels.Conv2D does), and the
-largest difference of the two product forms from oneDNN's, relative to its
-largest value.
+Usage: python benchmarks/conv_weight_grad.py [--width 112 352 352] [--dtype bfloat16|float32]
+(output: conv_weight_grad.md). Columns, seconds for one batch (best of 3):
+forward convolution, oneDNN's weight gradient, the per-tap products, and
+the largest difference of the per-tap gradient from oneDNN's, relative to
+oneDNN's largest value (rounding).
 """
-import os, time
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-import tensorflow as tf
-N = 2000
-shapes = {"1a": (31, 24, 112), "1b": (15, 112, 112), "2a": (15, 112, 352), "2b": (7, 352, 352), "3a": (7, 352, 352), "3b": (3, 352, 352)}
-def timeit(f, *a):
-    f(*a)
-    best = 1e9
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any, Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+from attention_zoo.models.cpu_kernels import _taps_weight_gradient  # noqa: E402
+from attention_zoo.training.policy import cpu_description, onednn_enabled  # noqa: E402
+
+
+def layer_shapes(width: list[int]) -> dict[str, tuple[int, int, int]]:
+    """``name: (map height = width, input channels, filters)`` of AttnCNN's
+    stage convolutions with the whitening stem (24 channels, 31x31 maps):
+    each stage's first convolution runs before its pooling, the second
+    after it."""
+    shapes, channels, size = {}, 24, 31
+    for stage, filters in enumerate(width, start=1):
+        shapes[f"{stage}a"] = (size, channels, filters)
+        size //= 2
+        shapes[f"{stage}b"] = (size, filters, filters)
+        channels = filters
+    return shapes
+
+
+def best_of_3(function: Callable[..., Any], *args: Any) -> float:
+    function(*args)  # traces and warms up
+    best = float("inf")
     for _ in range(3):
-        t = time.perf_counter(); r = f(*a); _ = r.numpy() if hasattr(r, "numpy") else None
-        best = min(best, time.perf_counter() - t)
+        start = time.perf_counter()
+        function(*args).numpy()
+        best = min(best, time.perf_counter() - start)
     return best
-for name, (hw, cin, cout) in shapes.items():
-    x = tf.cast(tf.random.normal((N, hw, hw, cin)), tf.bfloat16)
-    dy = tf.cast(tf.random.normal((N, hw, hw, cout)), tf.bfloat16)
-    w = tf.cast(tf.random.normal((3, 3, cin, cout)), tf.bfloat16)
-    native = tf.function(lambda x, dy: tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=[3, 3, cin, cout], out_backprop=dy, strides=[1,1,1,1], padding="SAME"))
-    def patches_mm(x, dy):
-        p = tf.image.extract_patches(x, [1,3,3,1], [1,1,1,1], [1,1,1,1], "SAME")
-        p = tf.reshape(p, (-1, 9 * cin))
-        g = tf.matmul(p, tf.reshape(dy, (-1, cout)), transpose_a=True)
-        return tf.reshape(g, (3, 3, cin, cout))
-    def shifts_mm(x, dy):
-        xp = tf.pad(x, [[0,0],[1,1],[1,1],[0,0]])
-        d = tf.reshape(dy, (-1, cout))
-        gs = [tf.matmul(tf.reshape(xp[:, i:i+hw, j:j+hw, :], (-1, cin)), d, transpose_a=True) for i in range(3) for j in range(3)]
-        return tf.reshape(tf.stack(gs), (3, 3, cin, cout))
-    fwd = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"))
-    a = native(x, dy); b = tf.function(patches_mm)(x, dy); c = tf.function(shifts_mm)(x, dy)
-    err = float(tf.reduce_max(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32))) / tf.reduce_max(tf.abs(tf.cast(a, tf.float32))))
-    err2 = float(tf.reduce_max(tf.abs(tf.cast(a, tf.float32) - tf.cast(c, tf.float32))) / tf.reduce_max(tf.abs(tf.cast(a, tf.float32))))
-    print(name, f"fwd {timeit(fwd, x, w):.3f}  native wgrad {timeit(native, x, dy):.3f}  patches {timeit(tf.function(patches_mm), x, dy):.3f}  shifts {timeit(tf.function(shifts_mm), x, dy):.3f}  relerr {err:.4f} {err2:.4f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, nargs=3, default=[112, 352, 352])
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    args = parser.parse_args()
+    dtype = tf.as_dtype(args.dtype)
+    print(f"{cpu_description()}, {os.cpu_count()} cores, oneDNN "
+          f"{'on' if onednn_enabled() else 'off'}, {args.dtype}, batch {args.batch}")
+    for name, (hw, cin, cout) in layer_shapes(args.width).items():
+        x = tf.cast(tf.random.normal((args.batch, hw, hw, cin)), dtype)
+        dy = tf.cast(tf.random.normal((args.batch, hw, hw, cout)), dtype)
+        w = tf.cast(tf.random.normal((3, 3, cin, cout)), dtype)
+        native = tf.function(lambda x, dy, cin=cin, cout=cout: tf.raw_ops.Conv2DBackpropFilter(
+            input=x, filter_sizes=[3, 3, cin, cout], out_backprop=dy,
+            strides=[1, 1, 1, 1], padding="SAME"))
+        taps = tf.function(lambda x, dy: _taps_weight_gradient(x, dy, 3, 3))
+        forward = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"))
+        reference = tf.cast(native(x, dy), tf.float32)
+        error = float(tf.reduce_max(tf.abs(reference - tf.cast(taps(x, dy), tf.float32)))
+                      / tf.reduce_max(tf.abs(reference)))
+        print(f"{name} {hw}x{hw} {cin:>3} -> {cout:>3}  fwd {best_of_3(forward, x, w):.3f}  "
+              f"native wgrad {best_of_3(native, x, dy):.3f}  "
+              f"taps {best_of_3(taps, x, dy):.3f}  relerr {error:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -281,6 +281,22 @@ def test_auto_precision_and_xla(monkeypatch):
         training.choose_jit("sometimes")
 
 
+def test_cpu_description_names_model_and_widest_isa(monkeypatch):
+    from attention_zoo.models.cards import machine
+
+    info = "processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t\t: fpu sse2 avx2 avx512f\n"
+    monkeypatch.setattr(training.policy, "_cpuinfo", lambda: info)
+    assert training.policy.cpu_description() == "Some CPU 9000 (avx512f)"
+    assert "Some CPU 9000 (avx512f), " in machine()
+    monkeypatch.setattr(training.policy, "_cpuinfo",
+                        lambda: info.replace("avx512f", "avx512_bf16 avx512f"))
+    assert training.policy.cpu_description().endswith("(avx512_bf16)")
+    assert training.policy.cpu_has_bf16()
+    monkeypatch.setattr(training.policy, "_cpuinfo", lambda: "")
+    assert "(" not in training.policy.cpu_description()
+    assert not training.policy.cpu_has_bf16()
+
+
 def test_one_cycle_schedule_shape():
     schedule = training.OneCycle(1.0, total_steps=100, warmup_steps=20)
     values = [float(schedule(s)) for s in (0, 10, 20, 60, 100, 120)]
@@ -480,3 +496,37 @@ def test_training_killed_mid_way_resumes_without_losing_epochs(tiny_zip, tmp_pat
     assert len(logged) <= epochs + 1  # at most the interrupted epoch again
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == epochs
+
+
+def test_prefer_onednn_only_where_it_can_act(monkeypatch):
+    import platform
+
+    from attention_zoo import onednn
+
+    monkeypatch.setenv(onednn.ENV, "unset")  # so that teardown restores it
+    monkeypatch.delenv(onednn.ENV)
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert "tensorflow" in sys.modules  # TensorFlow already read the variable
+    assert not onednn.prefer_onednn() and onednn.ENV not in os.environ
+    monkeypatch.delitem(sys.modules, "tensorflow")
+    assert onednn.prefer_onednn() and os.environ[onednn.ENV] == "1"
+    monkeypatch.setenv(onednn.ENV, "0")  # the user's choice stands
+    assert not onednn.prefer_onednn() and os.environ[onednn.ENV] == "0"
+    monkeypatch.delenv(onednn.ENV)
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert not onednn.prefer_onednn() and onednn.ENV not in os.environ
+
+
+def test_importing_the_package_first_turns_onednn_on():
+    """In a fresh interpreter without the variable, on x86-64 Linux."""
+    import platform
+
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        pytest.skip("oneDNN is preferred on x86-64 Linux only")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    code = ("import attention_zoo, os; from attention_zoo.training import onednn_enabled; "
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], onednn_enabled())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[-2:] == ["1", "True"]

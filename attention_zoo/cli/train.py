@@ -92,7 +92,7 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
         "train_examples_per_second": round(train_size * len(seconds)
                                            / max(sum(seconds), 1e-9), 1),
         "precision": result.precision, "jit_compile": result.jit_compile,
-        "machine": machine(),
+        "onednn": training.onednn_enabled(), "machine": machine(),
         "val_accuracy": None if result.val_accuracy is None
         else round(result.val_accuracy, 4),
         **extra,

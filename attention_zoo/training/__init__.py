@@ -25,7 +25,7 @@ from attention_zoo.training.callbacks import (AtomicCheckpoint, Lookahead, Throu
 from attention_zoo.training.distribute import (STRATEGIES, fit_multiworker, get_strategy,
                                                is_chief, is_multiworker, mean_over_workers)
 from attention_zoo.training.policy import (PRECISIONS, choose_jit, choose_precision,
-                                           cpu_has_bf16, has_gpu)
+                                           cpu_has_bf16, has_gpu, onednn_enabled)
 from attention_zoo.training.optimizers import SGD, AdamW, MuonSGD, make_optimizer
 from attention_zoo.training.recipes import (RECIPES, OneCycle, Recipe,
                                             SparseSmoothedCrossentropy, get_recipe)
@@ -33,7 +33,7 @@ from attention_zoo.training.recipes import (RECIPES, OneCycle, Recipe,
 __all__ = ["fit", "evaluate", "predict", "predict_views", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
            "OneCycle", "SGD", "AdamW", "MuonSGD", "SparseSmoothedCrossentropy", "make_optimizer",
            "AtomicCheckpoint", "Lookahead", "Throughput", "save_atomically", "PRECISIONS",
-           "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "STRATEGIES",
+           "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "onednn_enabled", "STRATEGIES",
            "TTA_MODES", "tta_name", "get_strategy", "is_chief", "is_multiworker",
            "fit_multiworker"]
 
@@ -95,7 +95,8 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         policy, policy_why = build.dtype_policy.name, "the model's own"
     strategy = get_strategy(strategy)
     log(f"precision: {policy} ({policy_why}); XLA: {'on' if use_xla else 'off'} "
-        f"({xla_why}); strategy: {type(strategy).__name__ if strategy else 'none'}")
+        f"({xla_why}); oneDNN: {'on' if onednn_enabled() else 'off'}; "
+        f"strategy: {type(strategy).__name__ if strategy else 'none'}")
 
     steps = int(train.cardinality()) if hasattr(train, "cardinality") else -1
     if steps <= 0:
