@@ -7,7 +7,7 @@ Usage: python benchmarks/cifar10_runs_plot.py [--table benchmarks/cifar10_epochs
 
 Reads the Markdown table, not the summaries: its "wall min" column says which
 times are clean measurements (a number alone) and which are not (a number
-with a note, or "-": shared cores); those runs are drawn hollow at their
+with a note, or "-": shared cores or another CPU); those are drawn hollow at their
 time, or at the right edge when there is none.
 """
 
@@ -67,7 +67,7 @@ def plot(runs: list[dict], out: str) -> None:
         ax.text(untimed_x, 100 * min(r["accuracy"] for r in runs), "untimed",
                 color="grey", ha="center", fontsize=8)
     ax.set_xlim(right=right)
-    ax.set_xlabel("training minutes, 2 CPU cores (hollow: shared cores or untimed)")
+    ax.set_xlabel("training minutes, 2 CPU cores (hollow: shared cores, another CPU or untimed)")
     ax.set_ylabel("validation accuracy, % (flip_translate TTA)")
     ax.set_title("AttnCNN on CIFAR-10 (JPEG, 45k train / 5k val): full runs")
     ax.grid(alpha=0.3)

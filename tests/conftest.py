@@ -5,6 +5,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, os.path.dirname(__file__))
 
+# Imported before Keras loads TensorFlow, as users import it: it prefers
+# oneDNN on x86-64 Linux (attention_zoo.onednn), so the tests run the
+# kernels users get (TensorFlow's default on AVX-512 CPUs already).
+import attention_zoo  # noqa: E402,F401
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
