@@ -164,6 +164,41 @@ def test_image_folder_from_zip_and_dir_agree(tiny_zip, tmp_path):
     assert list((Path(os.environ["ATTENTION_ZOO_CACHE"])).glob("images-*.npz"))
 
 
+def test_image_cache_survives_concurrent_writers(tiny_zip, monkeypatch):
+    """Two loaders decode the same zip at once (a tuner's chief and worker
+    did, and one found its temporary file renamed away by the other)."""
+    import threading
+    import time
+
+    from attention_zoo.data import images as images_module
+
+    real_savez = np.savez
+
+    def slow_savez(*args, **kwargs):
+        real_savez(*args, **kwargs)
+        time.sleep(0.5)  # both written before either is renamed
+
+    monkeypatch.setattr(images_module.np, "savez", slow_savez)
+    results, errors = [], []
+
+    def load():
+        try:
+            results.append(data.image_folder(tiny_zip, split="train"))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    np.testing.assert_array_equal(results[0].images, results[1].images)
+    cache = Path(os.environ["ATTENTION_ZOO_CACHE"])
+    assert [p.name for p in cache.iterdir() if not p.name.startswith("images-")] == []
+    assert len(list(cache.glob("images-*.npz"))) == 1
+
+
 def test_cifar10_split_is_last_images_of_each_class(tiny_zip):
     train, val = data.cifar10(tiny_zip, val_per_class=2)
     assert len(train) == 40 and len(val) == 20

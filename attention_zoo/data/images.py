@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,9 +138,18 @@ def image_folder(path: str | os.PathLike, split: str | None = None,
     images = _decode(_read_all(path, members), image_size, len(members))
     if cache:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp.npz")
-        np.savez(tmp, images=images)
-        os.replace(tmp, cached)
+        # A temporary name of its own: processes that decode the same data
+        # at once (a KerasTuner chief and its workers) each rename their
+        # complete, identical file into place, and the last one wins.
+        handle, tmp = tempfile.mkstemp(suffix=".npz", prefix=f".{cached.stem}.",
+                                       dir=cached.parent)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, images=images)
+            os.replace(tmp, cached)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return ImageSet(images, labels, names)
 
 
