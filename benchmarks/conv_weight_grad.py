@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import attention_zoo  # noqa: E402,F401  before TensorFlow: oneDNN as users get it
 import tensorflow as tf  # noqa: E402
 
 from attention_zoo.models.cpu_kernels import _taps_weight_gradient  # noqa: E402
