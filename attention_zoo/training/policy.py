@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -35,8 +37,6 @@ def cpu_description() -> str:
     (``"AMD EPYC (avx2)"``). Timings need both: AttnCNN trained at 241
     images/s on 2 cores with AVX512-BF16 and at 115 on 2 AVX2-only cores
     (benchmarks/cifar10_speed_avx2.md)."""
-    import platform
-
     info = _cpuinfo()
     name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
                  if line.lower().startswith(("model name", "cpu model"))),
@@ -51,8 +51,6 @@ def onednn_enabled() -> bool:
     on by itself only on CPUs with AVX512-VNNI/BF16 or AMX;
     ``TF_ENABLE_ONEDNN_OPTS=1`` turns them on elsewhere, read once when
     TensorFlow is imported."""
-    import os
-
     try:
         from tensorflow.python.util import _pywrap_util_port
 
