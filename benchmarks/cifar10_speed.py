@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,7 +29,8 @@ import tensorflow as tf  # noqa: E402
 
 from attention_zoo.cli.common import attention_argument  # noqa: E402
 from attention_zoo.models import AttnCNN, cpu_kernels  # noqa: E402
-from attention_zoo.training.policy import cpu_description, onednn_enabled  # noqa: E402
+from attention_zoo.models.cards import machine  # noqa: E402
+from attention_zoo.training.policy import onednn_enabled  # noqa: E402
 
 
 def forward_flops(model: keras.Model) -> float:
@@ -150,8 +150,7 @@ def main() -> None:
           f"{model.count_params():,} parameters, batch {args.batch}, "
           f"{args.steps} timed steps, fastest of {args.repeats}, optimizer {args.optimizer}, "
           f"{args.kernels} kernels; "
-          f"{platform.machine()} {cpu_description()}, {os.cpu_count()} cores, "
-          f"oneDNN {'on' if onednn_enabled() else 'off'}, TF {tf.__version__}, "
+          f"{machine()}, oneDNN {'on' if onednn_enabled() else 'off'}, TF {tf.__version__}, "
           f"Keras {keras.__version__}\n")
     print(f"forward FLOPs per image: {flops / 1e6:.1f} M "
           f"(training step ~3x: {3 * flops / 1e6:.0f} M)\n")

@@ -23,7 +23,8 @@ import attention_zoo  # noqa: E402,F401  before TensorFlow: oneDNN as users get 
 import tensorflow as tf  # noqa: E402
 
 from attention_zoo.models.cpu_kernels import _taps_weight_gradient  # noqa: E402
-from attention_zoo.training.policy import cpu_description, onednn_enabled  # noqa: E402
+from attention_zoo.models.cards import machine  # noqa: E402
+from attention_zoo.training.policy import onednn_enabled  # noqa: E402
 
 
 def layer_shapes(width: list[int]) -> dict[str, tuple[int, int, int]]:
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
     args = parser.parse_args()
     dtype = tf.as_dtype(args.dtype)
-    print(f"{cpu_description()}, {os.cpu_count()} cores, oneDNN "
+    print(f"{machine()}, oneDNN "
           f"{'on' if onednn_enabled() else 'off'}, {args.dtype}, batch {args.batch}")
     for name, (hw, cin, cout) in layer_shapes(args.width).items():
         x = tf.cast(tf.random.normal((args.batch, hw, hw, cin)), dtype)
