@@ -3,8 +3,9 @@
 Both layers compute what their Keras parents compute, with the same weights,
 config and saved files; they change only how a training step gets there, and
 only on the TensorFlow backend with no GPU visible (elsewhere, and outside
-training, they are their parents). Measured on this project's 2-core CPU in
-``benchmarks/cifar10_speed_kernels.md``.
+training, they are their parents). Measured on this project's 2-core CPUs
+in ``benchmarks/cifar10_speed_kernels.md`` (AVX512-BF16) and
+``benchmarks/cifar10_speed_avx2.md`` (AVX2, oneDNN on).
 
 They carry their parents' class names (``cpu_kernels.Conv2D``,
 ``cpu_kernels.BatchNormalization``) because Keras files a layer's weights
@@ -131,7 +132,7 @@ class Conv2D(keras.layers.Conv2D):
 
     #: Narrower layers keep oneDNN's own weight gradient, which was faster
     #: for AttnCNN's first stage (112 filters) and slower for its 352-filter
-    #: stages (benchmarks/cifar10_speed_kernels.md).
+    #: stages, in bfloat16 and in float32 (benchmarks/conv_weight_grad.md).
     taps_min_filters = 256
 
     def _taps_apply(self, inputs: Any) -> bool:
