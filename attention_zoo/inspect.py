@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
+from attention_zoo.files import replacing, write_text
 from attention_zoo.layers import AttentionPooling1D
 from attention_zoo.layers.base import FeatureMapAttention
 
@@ -94,11 +95,11 @@ def plot_attention(model: keras.Model, images: Any, path: str | os.PathLike,
         ax.axis("off")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with replacing(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -183,9 +184,4 @@ def highlight_html(explanations: Sequence[Sequence[tuple[str, float]]],
             "<style>body{font:15px/1.9 sans-serif;max-width:50em;margin:2em auto}"
             "span{padding:2px 1px;border-radius:3px}.c{color:#666;font-size:12px}"
             "</style>\n" + "\n".join(rows) + "\n")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, page)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from attention_zoo.files import write_text
+
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from attention_zoo import __version__, training
@@ -77,9 +79,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         "package_version": __version__,
         "date": time.strftime("%Y-%m-%d"),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     if args.ship:
         print(f"shipped to {ship(model, args.ship, summary, files=files)}")

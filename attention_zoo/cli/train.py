@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from attention_zoo.cli.common import per_class, text_splits
+from attention_zoo.files import write_text
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -100,7 +101,7 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
         "package_version": __version__,
         "date": time.strftime("%Y-%m-%d"),
     }
-    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     if args.ship:
         folder = ship(result.model, args.ship, summary, files=files)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from attention_zoo.data.prefetch import prefetched
+from attention_zoo.files import replacing
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
@@ -137,19 +137,11 @@ def image_folder(path: str | os.PathLike, split: str | None = None,
             return ImageSet(data["images"], labels, names)
     images = _decode(_read_all(path, members), image_size, len(members))
     if cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        # A temporary name of its own: processes that decode the same data
-        # at once (a KerasTuner chief and its workers) each rename their
-        # complete, identical file into place, and the last one wins.
-        handle, tmp = tempfile.mkstemp(suffix=".npz", prefix=f".{cached.stem}.",
-                                       dir=cached.parent)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, images=images)
-            os.replace(tmp, cached)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Processes that decode the same data at once (a KerasTuner chief
+        # and its workers) each rename their complete, identical file into
+        # place, and the last one wins.
+        with replacing(cached, ".npz") as tmp:
+            np.savez(tmp, images=images)
     return ImageSet(images, labels, names)
 
 

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from attention_zoo.data.prefetch import prefetched
+from attention_zoo.files import write_text
 
 HTML_BREAK = r"<br\s*/?>"
 # TextVectorization's own punctuation set, applied after lower-casing.
@@ -172,10 +173,7 @@ def read_vocabulary(path: str | os.PathLike) -> list[str]:
 
 
 def write_vocabulary(vocabulary: Sequence[str], path: str | os.PathLike) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(f"{t}\n" for t in vocabulary), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(f"{t}\n" for t in vocabulary))
 
 
 def pipeline(data: TextSet, batch_size: int = 64, training: bool = False,

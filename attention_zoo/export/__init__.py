@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 import keras
 import numpy as np
 
+from attention_zoo.files import write_text
 from attention_zoo.export.onnx_model import onnx_runner, to_onnx
 from attention_zoo.export.saved_model import input_names, output_order, write_saved_model
 from attention_zoo.export.tflite import (
@@ -182,15 +183,13 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
         _remove(path)
         os.replace(tmp, path)
         for name, text in text_files.items():
-            target = path.with_name(name)
-            target.with_name(f".{name}.tmp").write_text(text, encoding="utf-8")
-            os.replace(target.with_name(f".{name}.tmp"), target)
+            write_text(path.with_name(name), text)
         if text_files:
             report["tokenizer_files"] = sorted(text_files)
     finally:
         _remove(tmp)
     report_path = path.with_name(path.name + ".report.json")
-    report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_text(report_path, json.dumps(report, indent=2, default=str) + "\n")
     return report
 
 

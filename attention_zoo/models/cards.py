@@ -11,6 +11,7 @@ from typing import Any
 
 import keras
 
+from attention_zoo.files import write_text
 from attention_zoo.models.registry import CARD_FILE, WEIGHTS_FILE, weights_root
 from attention_zoo.training import save_atomically
 
@@ -48,10 +49,10 @@ def ship(model: keras.Model, name: str, card: dict[str, Any],
     bare = keras.Model(model.inputs, model.outputs, name=model.name)
     save_atomically(bare, tmp / WEIGHTS_FILE)
     for target, source in (files or {}).items():
-        _write(tmp / target, Path(source).read_text(encoding="utf-8"))
+        write_text(tmp / target, Path(source).read_text(encoding="utf-8"))
     card = {"name": name, **card}
-    _write(tmp / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
-    _write(tmp / "README.md", markdown(card))
+    write_text(tmp / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
+    write_text(tmp / "README.md", markdown(card))
     if folder.exists():
         os.replace(folder, old)
     os.replace(tmp, folder)
@@ -70,7 +71,3 @@ def markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from attention_zoo.files import write_text
 from attention_zoo.training.callbacks import (AtomicCheckpoint, Lookahead, Throughput,
                                               save_atomically)
 from attention_zoo.training.distribute import (STRATEGIES, fit_multiworker, get_strategy,
@@ -169,7 +170,7 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             f", {val_accuracy:.4f} with {tta_name(recipe.tta)} TTA" if recipe.tta else ""))
     if out is not None:
         save_atomically(model, out / "model.keras")
-        (out / "result.json").write_text(json.dumps({
+        write_text(out / "result.json", json.dumps({
             "precision": policy, "jit_compile": use_xla, "recipe":
             dataclasses.asdict(recipe), "wall_seconds_this_process": wall,
             "initial_epoch": initial, "val_accuracy": val_accuracy,

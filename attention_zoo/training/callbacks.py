@@ -9,6 +9,8 @@ from pathlib import Path
 
 import keras
 
+from attention_zoo.files import replacing
+
 
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Saves the whole model to ``path`` every epoch: written to a temporary
@@ -41,14 +43,12 @@ class Throughput(keras.callbacks.Callback):
 
 def save_atomically(model: keras.Model, path: str | os.PathLike) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
-    tmp = path.with_name(f".{path.name}.tmp{suffix}")
-    if suffix == ".weights.h5":
-        model.save_weights(tmp)
-    else:
-        model.save(tmp)
-    os.replace(tmp, path)
+    weights_only = path.name.endswith(".weights.h5")
+    with replacing(path, ".weights.h5" if weights_only else path.suffix) as tmp:
+        if weights_only:
+            model.save_weights(tmp)
+        else:
+            model.save(tmp)
 
 
 def look_ahead(optimizer: keras.optimizers.Optimizer, variables: list,

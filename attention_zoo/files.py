@@ -1,0 +1,44 @@
+"""Writing files whole or not at all.
+
+Every file the package writes (checkpoints, models, cards, vocabularies,
+plots, summaries, the decoded-image cache) goes through here: it is written
+under a temporary name of its own in the same folder and renamed over the
+target only once complete, so a killed process leaves either the old file
+or the new one, never half of one, and processes writing the same path at
+once (a KerasTuner chief and its workers) do not trip over each other's
+temporary files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yields a fresh temporary path beside ``path`` (ending in ``suffix``,
+    for writers that insist on an extension, such as ``.weights.h5``) to
+    write; renames it over ``path`` when the block ends without an error,
+    and removes it otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}",
+                                    dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Writes ``text`` (UTF-8) to ``path`` whole or not at all."""
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
