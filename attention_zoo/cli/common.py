@@ -46,6 +46,13 @@ def attention_argument(value: str) -> str | None | list:
         return [None if v.lower() == "none" else v for v in value.split(",")]
     return value
 
+def add_tta(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--tta [flip|flip_translate]`` (``models.tta``), False when absent."""
+    parser.add_argument("--tta", nargs="?", const="flip", default=False,
+                        choices=["flip", "flip_translate"],
+                        help=f"test-time augmentation{what}: flip (the default of "
+                             "--tta) or flip_translate (also 1-pixel shifts)")
+
 def load_model(name_or_path: str):
     import keras
 

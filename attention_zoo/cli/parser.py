@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from attention_zoo.cli.common import attention_argument, jit_argument
+from attention_zoo.cli.common import add_tta, attention_argument, jit_argument
 from attention_zoo.cli.ensemble import cmd_ensemble, cmd_ship
 from attention_zoo.cli.train import cmd_train
 from attention_zoo.cli.tune import cmd_tune
@@ -133,10 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="image folder or zip (default keras.datasets), "
                                   "or a label<TAB>text file for a text model")
     p.add_argument("--val-per-class", type=int, default=500)
-    p.add_argument("--tta", nargs="?", const="flip", default=False,
-                   choices=["flip", "flip_translate"],
-                   help="test-time augmentation: flip (the default of --tta) or "
-                        "flip_translate (also 1-pixel shifts)")
+    add_tta(p)
     p.add_argument("--val-fraction", type=float,
                    help="text: evaluate the seeded stratified split that "
                         "training held out (IMDB: 0.1); default the whole file")
@@ -148,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files, or texts for a text model")
     p.add_argument("--top", type=int, default=3,
                    help="classes (images) or most-attended tokens (texts) shown")
+    add_tta(p, " of images")
     p.add_argument("--plot", help="write the attention maps here (PNG for "
                                   "images, HTML for texts)")
     p.set_defaults(run=cmd_predict)
@@ -188,5 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8: calibration images or texts")
     p.add_argument("--dynamic-batch", action="store_true",
                    help="a dynamic batch dimension instead of batch 1")
+    add_tta(p, " built into the exported file (one pass per view)")
     p.set_defaults(run=cmd_export)
     return parser

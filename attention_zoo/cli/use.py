@@ -76,6 +76,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     if model.inputs[0].dtype == "string":
+        if args.tta:
+            raise SystemExit("attention-zoo predict: --tta flips and shifts images; "
+                             f"{args.model} is a text model")
         return _predict_text(args, model)
     return _predict_images(args, model)
 
@@ -114,7 +117,7 @@ def _predict_images(args: argparse.Namespace, model) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from attention_zoo import inspect
+    from attention_zoo import inspect, models
     from attention_zoo.data.images import CIFAR10_CLASSES
 
     images = []
@@ -130,7 +133,8 @@ def _predict_images(args: argparse.Namespace, model) -> int:
             image = tf.image.resize(image, size, antialias=True)
         images.append(np.asarray(image, np.float32))
     batch = np.stack(images)
-    probabilities = model.predict(batch, verbose=0)
+    scorer = models.with_tta(model, args.tta) if args.tta else model
+    probabilities = scorer.predict(batch, verbose=0)
     names = (list(CIFAR10_CLASSES) if probabilities.shape[-1] == 10
              else class_names(args, probabilities.shape[-1]))
     titles = []
@@ -150,6 +154,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from attention_zoo import export
 
     model = load_model(args.model)
+    if args.tta:
+        from attention_zoo import models
+
+        try:
+            model = models.with_tta(model, args.tta)
+        except (ValueError, TypeError) as error:
+            raise SystemExit(f"attention-zoo export: --tta: {error}")
     representative = None
     if args.quantize == "int8":
         if not args.data:

@@ -68,13 +68,21 @@ def card(name: str) -> dict[str, Any]:
 FILE_ARGUMENTS = ("vocabulary",)
 
 
-def load(name: str) -> keras.Model:
-    """Builds a shipped model and loads its weights, ready for ``predict``."""
+def load(name: str, tta: bool | str = False) -> keras.Model:
+    """Builds a shipped model and loads its weights, ready for ``predict``.
+
+    ``tta``: ``"flip"`` or ``"flip_translate"`` returns it wrapped by
+    ``with_tta``, so it predicts with test-time augmentation (the accuracy
+    an image model's card reports "with TTA"), at one pass per view.
+    """
+    from attention_zoo.models.tta import check_tta, with_tta
+
+    check_tta(tta)
     info = card(name)
     folder = weights_root() / name
     model = create(info["model"], **_with_paths(info["config"], folder))
     model.load_weights(folder / WEIGHTS_FILE)
-    return model
+    return with_tta(model, tta) if tta else model
 
 
 def _with_paths(config: Any, folder: Path) -> Any:
