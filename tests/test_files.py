@@ -1,5 +1,7 @@
 """attention_zoo.files: whole files or none, temporary names of their own."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -14,6 +16,10 @@ def test_write_text_replaces_whole_and_leaves_no_temporary(tmp_path):
     write_text(target, "second")
     assert target.read_text(encoding="utf-8") == "second"
     assert sorted(p.name for p in target.parent.iterdir()) == ["card.json"]
+    # Readable as a plain open() would have left it, not mkstemp's 0600.
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path):

@@ -69,5 +69,3 @@ def markdown(card: dict[str, Any]) -> str:
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         lines.append(f"- **{key.replace('_', ' ')}**: {value}")
     return "\n".join(lines) + "\n"
-
-
