@@ -42,7 +42,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         kind = models.card(name)["model"]
         inputs = images if kind == "attn_cnn" else DEMO_TEXTS
         suffix = "png" if kind == "attn_cnn" else "html"
-        cmd_predict(argparse.Namespace(model=name, inputs=inputs, top=3,
+        cmd_predict(argparse.Namespace(model=name, inputs=inputs, top=3, tta=False,
                                        plot=str(out / f"{name}.{suffix}")))
     return 0
 
