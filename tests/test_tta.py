@@ -29,8 +29,8 @@ def model():
 def test_views_shift_with_reflected_borders_then_mirror():
     x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
     up_left = np.asarray(view(x, -1, -1))[0, :, :, 0]
-    # Content moves down-right by one: row/column 0 are the reflections
-    # of row/column 1.
+    # The window moves up-left, so the content moves down-right by one:
+    # row/column 0 are the reflections of row/column 1.
     np.testing.assert_array_equal(up_left[1:, 1:], x[0, :3, :3, 0])
     np.testing.assert_array_equal(up_left[0, 1:], x[0, 1, :3, 0])
     mirrored = np.asarray(view(x, 0, 0, mirrored=True))[0, :, :, 0]

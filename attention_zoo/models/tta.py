@@ -22,8 +22,8 @@ from keras import ops
 
 TTA_MODES = (False, True, "flip", "flip_translate")
 
-#: (rows down, columns right, mirrored, weight) of each view, the plain
-#: image first.
+#: (window rows down, window columns right, mirrored, weight) of each view
+#: (``view``), the plain image first.
 VIEWS: dict[str, tuple[tuple[int, int, bool, float], ...]] = {
     "flip": ((0, 0, False, 0.5), (0, 0, True, 0.5)),
     "flip_translate": ((0, 0, False, 0.25), (0, 0, True, 0.25),
@@ -46,9 +46,10 @@ def views(tta: bool | str) -> tuple[tuple[int, int, bool, float], ...]:
 
 
 def view(images: Any, dy: int = 0, dx: int = 0, mirrored: bool = False) -> Any:
-    """``images`` ``(batch, height, width, channels)`` shifted by ``dy`` rows
-    and ``dx`` columns (content moves up/left for negative values; borders
-    reflected), then mirrored left-right if ``mirrored``."""
+    """``images`` ``(batch, height, width, channels)`` seen through a window
+    moved ``dy`` rows down and ``dx`` columns right (negative: up, left)
+    over their one-pixel reflected border, so their content moves the other
+    way; then mirrored left-right if ``mirrored``. Shape unchanged."""
     if dy or dx:
         height, width = images.shape[1], images.shape[2]
         padded = ops.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
