@@ -1,12 +1,14 @@
 """Writing files whole or not at all.
 
-Every file the package writes (checkpoints, models, cards, vocabularies,
-plots, summaries, the decoded-image cache) goes through here: it is written
-under a temporary name of its own in the same folder and renamed over the
-target only once complete, so a killed process leaves either the old file
-or the new one, never half of one, and processes writing the same path at
-once (a KerasTuner chief and its workers) do not trip over each other's
-temporary files.
+The package's single files (checkpoints, models, cards, vocabularies,
+plots, summaries, reports, the decoded-image cache) go through here: each
+is written under a temporary name of its own in the same folder and renamed
+over the target only once complete, so a killed process leaves either the
+old file or the new one, never half of one, and processes writing the same
+path at once (a KerasTuner chief and its workers) do not trip over each
+other's temporary files. Exports (a SavedModel is a folder) and shipped
+model folders are swapped in the same way by their own code
+(``export.export``, ``models.cards.ship``); logs are appended.
 """
 
 from __future__ import annotations
