@@ -10,7 +10,8 @@ after, with and without airbench's TTA.
 
 Usage:
   python benchmarks/bn_recalibration.py --data ZIP MODEL [MODEL ...]
-MODEL: a shipped name (attn_cnn_cifar10) or a run's model.keras.
+MODEL: a shipped name (attn_cnn_cifar10) or a run's model.keras
+(``cli.common.load_model``, as the CLI reads it).
 Prints Markdown (committed as benchmarks/bn_recalibration.md).
 """
 
@@ -23,7 +24,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from attention_zoo import data, models, training  # noqa: E402
+from attention_zoo import data, training  # noqa: E402
+from attention_zoo.cli.common import load_model  # noqa: E402
 from attention_zoo.models import cards  # noqa: E402
 
 MODES = {"training images as they are": False,
@@ -66,8 +68,6 @@ def main() -> None:
     parser.add_argument("models", nargs="+")
     args = parser.parse_args()
 
-    import keras
-
     train, val_set = data.cifar10(args.data)
     val = data.images.pipeline(val_set, 1000)
     print(f"$ python benchmarks/bn_recalibration.py {shlex.join(sys.argv[1:])}\n")
@@ -76,13 +76,10 @@ def main() -> None:
     print("| model | BatchNorm statistics | without TTA | flip_translate TTA |")
     print("|---|---|---|---|")
     for name in args.models:
-        def fresh():
-            return (keras.models.load_model(name) if name.endswith(".keras")
-                    else models.load(name))
-        model = fresh()
+        model = load_model(name)
         print(f"| `{name}` | as trained | {scores(model, val)} |", flush=True)
         for label, augment in MODES.items():
-            model = fresh()
+            model = load_model(name)
             recalibrate(model, train, augment)
             print(f"| `{name}` | {label} | {scores(model, val)} |", flush=True)
 

@@ -19,22 +19,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from attention_zoo import data, models  # noqa: E402
+from attention_zoo import data  # noqa: E402
+from attention_zoo.cli.common import load_model  # noqa: E402
+from attention_zoo.models.tta import view  # noqa: E402
 
 SHIFTS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 
 
 def view_probabilities(model, images: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
-    """Each shift's flip-averaged class probabilities."""
-    padded = np.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
-    height, width = images.shape[1:3]
-    views = {}
-    for dy, dx in SHIFTS:
-        shifted = padded[:, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
-        views[dy, dx] = (model.predict(shifted, batch_size=500, verbose=0)
-                         + model.predict(shifted[:, :, ::-1], batch_size=500,
-                                         verbose=0)) / 2
-    return views
+    """Each shift's flip-averaged class probabilities (``models.tta.view``,
+    the views ``training.predict`` averages)."""
+    return {(dy, dx): (model.predict(view(images, dy, dx), batch_size=500, verbose=0)
+                       + model.predict(view(images, dy, dx, mirrored=True),
+                                       batch_size=500, verbose=0)) / 2
+            for dy, dx in SHIFTS}
 
 
 def weightings(views: dict) -> dict[str, np.ndarray]:
@@ -58,8 +56,6 @@ def main() -> None:
     parser.add_argument("models", nargs="+")
     args = parser.parse_args()
 
-    import keras
-
     _, val = data.cifar10(args.data)
     images = val.images.astype("float32")
     print(f"$ python benchmarks/cifar10_tta_views.py {shlex.join(sys.argv[1:])}\n")
@@ -67,8 +63,7 @@ def main() -> None:
           "last 500 of each class)\n")
     rows: dict[str, list[str]] = {}
     for name in args.models:
-        model = (keras.models.load_model(name) if name.endswith(".keras")
-                 else models.load(name))
+        model = load_model(name)
         plain = model.predict(images, batch_size=500, verbose=0)
         rows.setdefault("none (1 view)", []).append(
             f"{np.mean(plain.argmax(-1) == val.labels):.4f}")
