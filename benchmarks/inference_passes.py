@@ -5,7 +5,10 @@ at the same CPU time per image. This script times several passes of one
 model over the same synthetic images, each pass reported with its CPU time
 over wall time (2.0: both cores busy), through ``model.predict`` and
 through a ``tf.function`` called on array slices, for the package's
-BatchNorm class and Keras's.
+BatchNorm class and Keras's; then through ``model.predict`` and
+``training.predict`` on a ``tf.data`` dataset of the same batches (the old
+and the new path of the validation after training and of
+``attention-zoo evaluate``).
 
 Usage: python benchmarks/inference_passes.py [--passes 6] [--batch 1000]
 Prints Markdown (committed as benchmarks/inference_passes.md).
@@ -23,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from attention_zoo import training
 from attention_zoo.models import AttnCNN, cards
 from attention_zoo.training import onednn_enabled
 from cifar10_speed import use_keras_layers  # the script beside this one
@@ -67,8 +71,11 @@ def main() -> None:
             for k in range(0, len(x), args.batch):
                 call(x[k:k + args.batch]).numpy()
 
+        dataset = tf.data.Dataset.from_tensor_slices(x).batch(args.batch)
         rows = {"`model.predict`": lambda: model.predict(x, batch_size=args.batch, verbose=0),
-                "`tf.function` on slices": sliced}
+                "`tf.function` on slices": sliced,
+                "`model.predict` on `tf.data`": lambda: model.predict(dataset, verbose=0),
+                "`training.predict` on `tf.data`": lambda: training.predict(model, dataset)}
         for name, run in rows.items():
             print(f"| {label} | {name} | " + " | ".join(passes(run, len(x), args.passes))
                   + " |", flush=True)
