@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from attention_zoo import data, export, models  # noqa: E402
-from attention_zoo.models import cards  # noqa: E402
 
 
 def _latency_ms(fn) -> float:
@@ -119,7 +119,7 @@ def main() -> None:
                            data.text_tsv(Path(args.sst2) / "dev.tsv"))
     if "attn_text_imdb" in shipped and args.imdb:
         rows += bench_text("attn_text_imdb", *data.imdb(args.imdb))
-    print(f"{cards.machine()}; validation accuracy on "
+    print(f"{platform.machine()}, {os.cpu_count()} cores; validation accuracy on "
           f"the splits of ../shared/data (CIFAR-10: last 500 per class, a seeded "
           f"sample of {args.limit}; SST-2: dev; IMDB: seeded stratified 10% of train); "
           f"TFLite files with a dynamic batch; batch-1 latency, median of 50 calls\n")

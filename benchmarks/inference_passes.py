@@ -5,10 +5,11 @@ at the same CPU time per image. This script times several passes of one
 model over the same synthetic images, each pass reported with its CPU time
 over wall time (2.0: both cores busy), through ``model.predict`` and
 through a ``tf.function`` called on array slices, for the package's
-BatchNorm class and Keras's; then through ``model.predict`` and
-``training.predict`` on a ``tf.data`` dataset of the same batches (the old
-and the new path of the validation after training and of
-``attention-zoo evaluate``).
+BatchNorm class and Keras's; then on a ``tf.data`` dataset of the same
+batches, through ``model.predict`` (the path of ``training.predict``: the
+validation after training, ``attention-zoo evaluate``) and through a
+``tf.function``, made afresh each pass, called from Python on the batches
+the dataset yields (an alternative to it).
 
 Usage: python benchmarks/inference_passes.py [--passes 6] [--batch 1000]
 Prints Markdown (committed as benchmarks/inference_passes.md).
@@ -26,7 +27,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from attention_zoo import training
 from attention_zoo.models import AttnCNN, cards
 from attention_zoo.training import onednn_enabled
 from cifar10_speed import use_keras_layers  # the script beside this one
@@ -72,10 +72,16 @@ def main() -> None:
                 call(x[k:k + args.batch]).numpy()
 
         dataset = tf.data.Dataset.from_tensor_slices(x).batch(args.batch)
+
+        def batched():
+            fresh = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+            for batch in dataset.as_numpy_iterator():
+                fresh(batch).numpy()
+
         rows = {"`model.predict`": lambda: model.predict(x, batch_size=args.batch, verbose=0),
                 "`tf.function` on slices": sliced,
                 "`model.predict` on `tf.data`": lambda: model.predict(dataset, verbose=0),
-                "`training.predict` on `tf.data`": lambda: training.predict(model, dataset)}
+                "`tf.function` on `tf.data` batches": batched}
         for name, run in rows.items():
             print(f"| {label} | {name} | " + " | ".join(passes(run, len(x), args.passes))
                   + " |", flush=True)

@@ -242,26 +242,10 @@ def predict_views(model: keras.Model, data: Any,
     """``(plain, with_tta)`` class probabilities from one pass over the views:
     the un-augmented view is one of TTA's, so both accuracies cost what TTA
     costs alone."""
-    import tensorflow as tf
-
     chosen = views(tta)
-
-    # One function over every view of a batch, called from Python on batches
-    # already pulled: on an AVX2 CPU under oneDNN, model.predict ran most
-    # passes on one of two cores, calls on arrays used both
-    # (benchmarks/inference_passes.md).
-    @tf.function(reduce_retracing=True,
-                 jit_compile=getattr(model, "jit_compile", False) is True)
-    def all_views(x: Any) -> list[Any]:
-        return [model(view(x, *v[:3]), training=False) for v in chosen]
-
-    outputs: list[list[np.ndarray]] = [[] for _ in chosen]
-    for x in data.map(lambda x, *_: x).as_numpy_iterator():
-        for kept, p in zip(outputs, all_views(x)):
-            kept.append(np.asarray(p))
-    if not outputs[0]:
-        raise ValueError("data is empty: no batches to predict")
-    probabilities = [np.concatenate(p) for p in outputs]
+    images = data.map(lambda x, *_: x)
+    probabilities = [model.predict(images.map(lambda x, v=v: view(x, *v[:3])), verbose=0)
+                     for v in chosen]
     return probabilities[0], sum(v[3] * p for v, p in zip(chosen, probabilities))
 
 
