@@ -127,6 +127,58 @@ def test_norm_bias_lr_scale_scales_only_offsets():
     np.testing.assert_allclose(beta64, 64 * beta, rtol=1e-4)
 
 
+def _stem_bias_path(recipe: training.Recipe, steps: int = 4) -> list[np.ndarray]:
+    """The whitening bias after each of ``steps`` optimizer steps."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4, 4, 3)), PatchWhitening(name="stem_whiten"),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2)])
+    optimizer = training.make_optimizer(recipe, steps_per_epoch=steps)
+    x = tf.random.normal((8, 4, 4, 3), seed=1)
+    path = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x, training=True) - 1.0) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        path.append(model.get_layer("stem_whiten").bias.numpy().copy())
+    return path
+
+
+def test_whiten_bias_epochs_decays_then_freezes_the_stem_bias():
+    plain = training.Recipe(epochs=1, momentum=0.0, weight_decay=0.5, ema=False,
+                            warmup=0.0, learning_rate=0.01, decay=False, lr_start=1.0)
+    base = _stem_bias_path(plain.replace(weight_decay=0.0))
+    path = _stem_bias_path(plain.replace(norm_bias_lr_scale=8.0, whiten_bias_epochs=0.5))
+    # Step 1 at the offsets' rate, step 2 at half of it, then frozen: no
+    # gradient step and no weight decay (0.5 would move it).
+    np.testing.assert_allclose(path[0], 8 * base[0], rtol=1e-4)
+    assert not np.allclose(path[1], path[0])
+    np.testing.assert_array_equal(path[2], path[1])
+    np.testing.assert_array_equal(path[3], path[1])
+    # Without the option it keeps training (and decaying) at the base rate.
+    assert not np.allclose(_stem_bias_path(plain)[3], _stem_bias_path(plain)[2])
+    with pytest.raises(ValueError, match="whiten_bias_epochs must be >= 0"):
+        plain.replace(whiten_bias_epochs=-1)
+
+
+def test_stem_bias_steps_round_trips_and_keeps_muon_kernels_undecayed():
+    recipe = training.get_recipe("cifar10", whiten_bias_epochs=3.0)
+    optimizer = training.make_optimizer(recipe, steps_per_epoch=10)
+    assert optimizer.stem_bias_steps == 30
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(optimizer))
+    assert restored.stem_bias_steps == 30
+    model = AttnCNN(**AIRBENCH)
+    optimizer.build(model.trainable_variables)
+    skipped = {v.path for v in model.trainable_variables
+               if not optimizer._use_weight_decay(v)}
+    assert "stem_whiten/bias" in skipped
+    assert any(p.endswith("_conv/kernel") for p in skipped)
+    with pytest.raises(ValueError, match="stem_bias_steps must be an int >= 0"):
+        training.SGD(0.1, stem_bias_steps=-2)
+
+
 def test_ema_power_schedules_the_ema_momentum():
     recipe = training.Recipe(epochs=1, ema_momentum=0.9, ema_power=1.0)
     optimizer = training.make_optimizer(recipe, steps_per_epoch=8)

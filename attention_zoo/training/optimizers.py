@@ -12,6 +12,9 @@ import keras
 
 from attention_zoo.training.recipes import OneCycle, Recipe
 
+#: The whitening stem's bias, by variable path (``stem_bias_steps``).
+STEM_BIAS = re.compile(r"whiten[^/]*/bias$")
+
 
 class _ZooOptimizer:
     """Two additions to a Keras optimizer.
@@ -28,24 +31,60 @@ class _ZooOptimizer:
     ``norm_bias_lr_scale`` multiplies the gradients of normalization offsets
     (variables named ``beta``): airbench trains BatchNorm biases 64x faster.
     Keras applies weight decay apart from the gradient, so decay is unscaled.
+
+    ``stem_bias_steps > 0`` (airbench94_muon's treatment of its whitening
+    bias): the bias of a whitening stem (a layer whose name contains
+    ``whiten``, as AttnCNN's ``stem_whiten``) trains at the offsets' rate,
+    times ``1 - step / stem_bias_steps``, and is frozen from then on. It
+    takes no weight decay, which would go on shrinking it once frozen.
     """
 
     def __init__(self, *args: Any, ema_power: float = 0.0, total_steps: int = 0,
-                 norm_bias_lr_scale: float = 1.0, **kwargs: Any) -> None:
+                 norm_bias_lr_scale: float = 1.0, stem_bias_steps: int = 0,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if ema_power and total_steps <= 0:
             raise ValueError(f"ema_power needs total_steps > 0, received {total_steps}")
+        if not isinstance(stem_bias_steps, int) or stem_bias_steps < 0:
+            raise ValueError(f"stem_bias_steps must be an int >= 0, received "
+                             f"{stem_bias_steps!r}")
         self.ema_power, self.total_steps = float(ema_power), int(total_steps)
         self.norm_bias_lr_scale = float(norm_bias_lr_scale)
+        self.stem_bias_steps = stem_bias_steps
+
+    def is_stem_bias(self, variable: Any) -> bool:
+        return self.stem_bias_steps > 0 and STEM_BIAS.search(variable.path) is not None
+
+    def no_decay(self, variables: list) -> list:
+        """The variables weight decay skips."""
+        return [v for v in variables if self.is_stem_bias(v)]
+
+    def build(self, variables: list) -> None:
+        if not self.built:
+            # Keras keeps one exclusion list, set in one call.
+            exempt = self.no_decay(variables)
+            if exempt:
+                self.exclude_from_weight_decay(var_list=exempt)
+        super().build(variables)
 
     def apply(self, grads: Any, trainable_variables: Any = None) -> None:
-        if self.norm_bias_lr_scale != 1.0:
+        if self.norm_bias_lr_scale != 1.0 or self.stem_bias_steps:
             variables = (self._trainable_variables if trainable_variables is None
                          else list(trainable_variables))
-            grads = [g * self.norm_bias_lr_scale
-                     if g is not None and v.name == "beta" else g
+            grads = [g if g is None else self._scaled(g, v)
                      for g, v in zip(grads, variables)]
         return super().apply(grads, trainable_variables)
+
+    def _scaled(self, gradient: Any, variable: Any) -> Any:
+        if self.is_stem_bias(variable):
+            from keras import ops
+
+            left = 1.0 - ops.cast(self.iterations, "float32") / self.stem_bias_steps
+            scale = self.norm_bias_lr_scale * ops.maximum(left, 0.0)
+            return gradient * ops.cast(scale, gradient.dtype)
+        if variable.name == "beta" and self.norm_bias_lr_scale != 1.0:
+            return gradient * self.norm_bias_lr_scale
+        return gradient
 
     def _ema_momentum_now(self) -> Any:
         from keras import ops
@@ -71,7 +110,8 @@ class _ZooOptimizer:
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "ema_power": self.ema_power,
                 "total_steps": self.total_steps,
-                "norm_bias_lr_scale": self.norm_bias_lr_scale}
+                "norm_bias_lr_scale": self.norm_bias_lr_scale,
+                "stem_bias_steps": self.stem_bias_steps}
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
@@ -164,10 +204,12 @@ class MuonSGD(SGD):
         if not muon:
             raise ValueError(f"muon_pattern {self.muon_pattern!r} matches none of "
                              f"the {len(variables)} trainable variables")
-        self.exclude_from_weight_decay(var_list=muon)
         super().build(variables)
         # update_step may receive the backend's variable, which has no path.
         self._muon_indices = {self._get_variable_index(v) for v in muon}
+
+    def no_decay(self, variables: list) -> list:
+        return super().no_decay(variables) + [v for v in variables if self.uses_muon(v)]
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         index = self._get_variable_index(variable)
@@ -213,7 +255,8 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
         raise ValueError("lookahead copies the weight EMA back: it needs ema=True")
     common = {"weight_decay": recipe.weight_decay, "use_ema": recipe.ema,
               "ema_momentum": recipe.ema_momentum, "ema_power": recipe.ema_power,
-              "total_steps": total, "norm_bias_lr_scale": recipe.norm_bias_lr_scale}
+              "total_steps": total, "norm_bias_lr_scale": recipe.norm_bias_lr_scale,
+              "stem_bias_steps": round(recipe.whiten_bias_epochs * steps_per_epoch)}
     if recipe.optimizer == "sgd":
         return SGD(schedule, momentum=recipe.momentum, nesterov=True, **common)
     if recipe.optimizer == "muon":

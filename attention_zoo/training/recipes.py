@@ -40,6 +40,10 @@ class Recipe:
     # Learning-rate multiplier for normalization offsets (BatchNormalization's
     # beta), applied to their gradients, not to their weight decay.
     norm_bias_lr_scale: float = 1.0
+    # > 0 (airbench94_muon: 3 of its 8 epochs): the whitening stem's bias
+    # trains at the offsets' rate, falling linearly to 0 over this many
+    # epochs, then stays frozen. 0: it trains at the base rate throughout.
+    whiten_bias_epochs: float = 0.0
     # optimizer="muon" (optimizers.MuonSGD): kernels whose path matches
     # muon_pattern take Muon steps at muon_learning_rate (scheduled like
     # learning_rate), the rest Nesterov SGD.
@@ -61,6 +65,9 @@ class Recipe:
 
     def __post_init__(self) -> None:
         check_flip(self.flip)
+        if self.whiten_bias_epochs < 0:
+            raise ValueError(f"whiten_bias_epochs must be >= 0, received "
+                             f"{self.whiten_bias_epochs!r}")
         if (not isinstance(self.validate_every, int) or isinstance(self.validate_every, bool)
                 or self.validate_every < 0):
             raise ValueError(f"validate_every must be an int >= 0, received "
