@@ -43,6 +43,8 @@ class Recipe:
     # > 0 (airbench94_muon: 3 of its 8 epochs): the whitening stem's bias
     # trains at the offsets' rate, falling linearly to 0 over this many
     # epochs, then stays frozen. 0: it trains at the base rate throughout.
+    # The two landed level on two seeds (benchmarks/cifar10_epochs.md, the
+    # avx2_wbias3 rows), so the default keeps 0.
     whiten_bias_epochs: float = 0.0
     # optimizer="muon" (optimizers.MuonSGD): kernels whose path matches
     # muon_pattern take Muon steps at muon_learning_rate (scheduled like
