@@ -61,11 +61,16 @@ def kill_when(process, ready, what: str, timeout: float = 240.0) -> None:
 
     deadline = time.time() + timeout
     try:
+        reached = False
         while time.time() < deadline and process.poll() is None:
-            if ready():
+            reached = ready()
+            if reached:
                 break
             time.sleep(0.05)
         assert process.poll() is None, f"{what} ended before it could be killed"
+        # Killing on the deadline would let the caller fail later, on a file
+        # the process never wrote.
+        assert reached, f"{what} did not get far enough to kill within {timeout:.0f} s"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
