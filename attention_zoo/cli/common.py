@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # keras loads only when a command needs it, so --help is quick
+    import keras
+
+    from attention_zoo.data.images import ImageSet
 
 
 def text_splits(args: argparse.Namespace) -> tuple:
@@ -53,7 +59,7 @@ def add_tta(parser: argparse.ArgumentParser, what: str = "") -> None:
                         help=f"test-time augmentation{what}: flip (the default of "
                              "--tta) or flip_translate (also 1-pixel shifts)")
 
-def load_model(name_or_path: str):
+def load_model(name_or_path: str) -> keras.Model:
     import keras
 
     import attention_zoo  # noqa: F401  (registers layers for loading)
@@ -72,7 +78,7 @@ def class_names(args: argparse.Namespace, classes: int) -> list[str]:
             return list(names)
     return [str(i) for i in range(classes)]
 
-def per_class(data_set, n: int):
+def per_class(data_set: ImageSet, n: int) -> ImageSet:
     import numpy as np
 
     index = np.concatenate([np.flatnonzero(data_set.labels == c)[:n]

@@ -13,12 +13,15 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from attention_zoo.data.prefetch import prefetched
 from attention_zoo.files import replacing
+
+if TYPE_CHECKING:  # tensorflow is imported where used, so this module loads fast
+    import tensorflow as tf
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
@@ -189,8 +192,9 @@ def _has_split(path: Path, split: str) -> bool:
 
 # ------------------------------------------------------------- pipelines --
 
-def augment_batch(images, translate: int = 2, flip: bool = True,
-                  cutout: int = 0, seed: int | None = None, flips=None):
+def augment_batch(images: tf.Tensor | np.ndarray, translate: int = 2, flip: bool = True,
+                  cutout: int = 0, seed: int | None = None,
+                  flips: tf.Tensor | None = None) -> tf.Tensor:
     """Random flip, translation by up to ``translate`` pixels (reflect
     padding) and optional cutout, on a uint8 or float batch; tf ops, so it
     runs inside tf.data on the host. ``flips``: a ``(batch,)`` bool tensor
@@ -247,7 +251,7 @@ def _epoch_parity():
 def pipeline(data: ImageSet, batch_size: int = 256, training: bool = False,
              num_classes: int | None = None, translate: int = 2,
              flip: bool | str = True, cutout: int = 0, seed: int = 0,
-             one_hot: bool = True):
+             one_hot: bool = True) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(images float32 0..255, labels)``.
 
     Training: reshuffled every epoch, augmented per batch (flip, translate,

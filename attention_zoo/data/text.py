@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import keras
 import numpy as np
@@ -22,13 +22,16 @@ import numpy as np
 from attention_zoo.data.prefetch import prefetched
 from attention_zoo.files import write_text
 
+if TYPE_CHECKING:  # tensorflow is imported where used, so this module loads fast
+    import tensorflow as tf
+
 HTML_BREAK = r"<br\s*/?>"
 # TextVectorization's own punctuation set, applied after lower-casing.
 PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-def standardize(texts):
+def standardize(texts: tf.Tensor) -> tf.Tensor:
     """Repairs invalid UTF-8, drops HTML line breaks, lower-cases and strips
     punctuation: Keras's ``lower_and_strip_punctuation`` plus the first two."""
     return _standardize(texts, split_contractions=False)
@@ -41,14 +44,14 @@ CONTRACTION = r"(n't|'s|'re|'ve|'ll|'d|'m)\b"
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-def standardize_contractions(texts):
+def standardize_contractions(texts: tf.Tensor) -> tf.Tensor:
     """``standardize`` that first splits English contractions off their word
     as the Penn Treebank does ("doesn't" -> "does nt", "it's" -> "it s"),
     so raw text and tokenized corpora (SST-2) give the same tokens."""
     return _standardize(texts, split_contractions=True)
 
 
-def _standardize(texts, split_contractions: bool):
+def _standardize(texts: tf.Tensor, split_contractions: bool) -> tf.Tensor:
     import tensorflow as tf
 
     texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8",
@@ -60,7 +63,7 @@ def _standardize(texts, split_contractions: bool):
     return tf.strings.regex_replace(texts, PUNCTUATION, "")
 
 
-def standardizer(split_contractions: bool = False):
+def standardizer(split_contractions: bool = False) -> Callable[[tf.Tensor], tf.Tensor]:
     """The in-model standardization function of a text model."""
     return standardize_contractions if split_contractions else standardize
 
@@ -178,7 +181,7 @@ def write_vocabulary(vocabulary: Sequence[str], path: str | os.PathLike) -> None
 
 def pipeline(data: TextSet, batch_size: int = 64, training: bool = False,
              num_classes: int = 2, seed: int = 0, one_hot: bool = True,
-             bucket: bool = True):
+             bucket: bool = True) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(strings, labels)`` batches; shuffled every
     epoch when training. Labels one-hot unless ``one_hot=False``.
 
