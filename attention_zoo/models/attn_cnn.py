@@ -112,7 +112,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         width: filters of each stage. airbench94 has 64, 256, 256; the
             default (2.1x its 3x3-conv multiply-adds) is as wide as the
             default recipe trains within 40 minutes on 2 CPU cores with
-            ReLU (``benchmarks/cifar10_epochs.md``).
+            AVX512-BF16, with ReLU (``benchmarks/cifar10_epochs.md``; 66
+            minutes on an AVX2-only CPU in float32).
         stem_width: filters of the first convolution (``stem="conv"``).
         weights: None, ``"cifar10"`` (the shipped weights; arguments must match
             theirs) or a path to a ``.weights.h5`` file.
@@ -128,9 +129,12 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
         bn_momentum: BatchNormalization's moving-average momentum.
         residual_attention: each stage outputs ``x + attention(x)`` (a gate
             ``g`` then scales by ``1 + g``) instead of ``attention(x)``, so
-            the gates can emphasize but never shut a path. False (the
-            plain form) scored lower at 4 and at 10 epochs on the narrow
-            net (``benchmarks/cifar10_ablation.md``, ``cifar10_epochs.md``).
+            the gates can emphasize but never shut a path. On the narrow
+            net it scored 2.4 points above the plain form at 4 epochs
+            (``benchmarks/cifar10_ablation.md``) and 0.26 below it at 10
+            (``cifar10_epochs.md``); it is the default because it came with
+            width 112 and ReLU in the change that gained 0.41 points on two
+            seeds (``benchmarks/cifar10_history.md``).
         activation: ``"relu"`` or ``"gelu"`` (airbench's), after the stem
             and every BatchNormalization. ReLU trains 10-15% faster on a
             2-core CPU, and seeds could not tell its accuracy from GELU's
