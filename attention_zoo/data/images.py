@@ -20,7 +20,7 @@ import numpy as np
 from attention_zoo.data.prefetch import prefetched
 from attention_zoo.files import replacing
 
-if TYPE_CHECKING:  # tensorflow is imported where used, so this module loads fast
+if TYPE_CHECKING:  # for annotations; the functions import tensorflow where they use it
     import tensorflow as tf
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")

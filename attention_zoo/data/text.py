@@ -22,7 +22,7 @@ import numpy as np
 from attention_zoo.data.prefetch import prefetched
 from attention_zoo.files import write_text
 
-if TYPE_CHECKING:  # tensorflow is imported where used, so this module loads fast
+if TYPE_CHECKING:  # for annotations; the functions import tensorflow where they use it
     import tensorflow as tf
 
 HTML_BREAK = r"<br\s*/?>"
