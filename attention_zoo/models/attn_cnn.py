@@ -20,6 +20,10 @@ LOGIT_SCALE = 0.125
 
 #: Activations after the stem and each BatchNormalization.
 ACTIVATIONS = ("gelu", "relu")
+#: AttnCNN arguments of the proxy that ranks examples when a recipe trains
+#: on the hardest (``Recipe.select``): airbench96_faster's proxy widths, no
+#: attention, about 7% of the default net's multiply-adds.
+SELECTION_PROXY = {"width": (32, 64, 64), "attention": None, "name": "attn_cnn_proxy"}
 
 Attention = str | None | Sequence[str | None]
 

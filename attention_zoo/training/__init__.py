@@ -31,13 +31,14 @@ from attention_zoo.training.policy import (PRECISIONS, choose_jit, choose_precis
 from attention_zoo.training.optimizers import SGD, AdamW, MuonSGD, make_optimizer
 from attention_zoo.training.recipes import (RECIPES, OneCycle, Recipe,
                                             SparseSmoothedCrossentropy, get_recipe)
+from attention_zoo.training.selection import HardExampleTrainer
 
 __all__ = ["fit", "evaluate", "predict", "predict_views", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
            "OneCycle", "SGD", "AdamW", "MuonSGD", "SparseSmoothedCrossentropy", "make_optimizer",
            "AtomicCheckpoint", "Lookahead", "Throughput", "save_atomically", "PRECISIONS",
            "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "onednn_enabled", "STRATEGIES",
            "TTA_MODES", "tta_name", "get_strategy", "is_chief", "is_multiworker",
-           "fit_multiworker"]
+           "fit_multiworker", "HardExampleTrainer"]
 
 
 @dataclass
@@ -56,7 +57,8 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         recipe: str | Recipe = "cifar10", out_dir: str | os.PathLike | None = None,
         precision: str = "auto", jit_compile: bool | str = "auto",
         train_size: int | None = None, verbose: int | str = "auto",
-        strategy: Any = None, log: Callable[[str], None] = print) -> FitResult:
+        strategy: Any = None, log: Callable[[str], None] = print,
+        proxy: Callable[[], keras.Model] | None = None) -> FitResult:
     """Trains a model with a recipe.
 
     Args:
@@ -82,8 +84,19 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             after other work. Under it a custom loop replaces
             ``model.fit`` (keras-team/keras#20585) and only the chief writes
             files; it has no per-epoch resume.
+        proxy: builds the small model that picks each batch's hardest
+            examples when ``recipe.select < 1`` (``HardExampleTrainer``);
+            it trains with the model under the same optimizer, and the
+            returned and saved model is the trained model alone.
     """
     recipe = get_recipe(recipe)
+    if recipe.select < 1 and proxy is None:
+        raise ValueError(f"recipe.select={recipe.select} trains on the hardest "
+                         f"examples of each batch: pass proxy=, a function that "
+                         f"builds the model that ranks them")
+    if recipe.select < 1 and keras.backend.backend() != "tensorflow":
+        raise ValueError(f"recipe.select < 1 needs the TensorFlow backend, "
+                         f"running {keras.backend.backend()!r}")
     if recipe.tta not in TTA_MODES:  # before training, not after it
         raise ValueError(f"recipe.tta must be one of {TTA_MODES}, received "
                          f"{recipe.tta!r}")
@@ -127,20 +140,28 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
     else:
         initial = 0
 
-    def build_under_policy() -> keras.Model:
-        if isinstance(build, keras.Model):
-            return build  # already trained or adapted: left as it is
+    def under_policy(make: Callable[[], keras.Model]) -> keras.Model:
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy(policy)
         try:
-            model = build()
+            model = make()
         finally:
             keras.config.set_dtype_policy(previous)
         _adapt_to_data(model, train, log, strategy)
         return model
 
+    def build_under_policy() -> keras.Model:
+        # A built model is already trained or adapted: left as it is.
+        model = build if isinstance(build, keras.Model) else under_policy(build)
+        if recipe.select < 1:
+            model = HardExampleTrainer(model, under_policy(proxy), keep=recipe.select)
+        return model
+
     start = time.perf_counter()
     if is_multiworker(strategy):
+        if recipe.select < 1:
+            raise ValueError("recipe.select < 1 is not supported under "
+                             "MultiWorkerMirroredStrategy")
         model, logged = fit_multiworker(strategy, build_under_policy, train, recipe,
                                          steps, verbose)
         out = out if is_chief(strategy) else None
@@ -160,6 +181,8 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
                            validation_data=val if recipe.validate_every else None,
                            validation_freq=max(1, recipe.validate_every)).history
     wall = time.perf_counter() - start
+    if isinstance(model, HardExampleTrainer):
+        model = model.net
     val_accuracy = val_plain = None
     if val is not None and is_multiworker(strategy):
         log("validation skipped under MultiWorkerMirroredStrategy: evaluate the "

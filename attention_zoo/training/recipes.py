@@ -64,9 +64,15 @@ class Recipe:
     # Validate every N epochs (Keras's validation_freq); 0: only once, after
     # training, which saves a pass over the validation set per epoch.
     validate_every: int = 1
+    # < 1: the net trains on this fraction of each batch, the examples a
+    # small proxy net trained alongside finds hardest
+    # (training.HardExampleTrainer; fit() needs the proxy).
+    select: float = 1.0
 
     def __post_init__(self) -> None:
         check_flip(self.flip)
+        if not 0.0 < self.select <= 1.0:
+            raise ValueError(f"select must be in (0, 1], received {self.select!r}")
         if self.whiten_bias_epochs < 0:
             raise ValueError(f"whiten_bias_epochs must be >= 0, received "
                              f"{self.whiten_bias_epochs!r}")

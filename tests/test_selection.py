@@ -1,0 +1,123 @@
+"""Hard-example selection (training.HardExampleTrainer, Recipe.select)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from attention_zoo import data, training
+from attention_zoo.models import AttnCNN
+from attention_zoo.training import HardExampleTrainer
+
+TINY = {"width": (8, 8, 8), "stem_width": 8}
+PROXY = {"width": (4, 4, 4), "attention": None, "name": "attn_cnn_proxy"}
+
+
+def _dense(name: str, bias: list[float] | None = None) -> keras.Model:
+    inputs = keras.Input((3,))
+    dense = keras.layers.Dense(2, activation="softmax", name=f"{name}_dense",
+                               kernel_initializer="zeros",
+                               bias_initializer=keras.initializers.Constant(bias or [0, 0]))
+    return keras.Model(inputs, dense(inputs), name=name)
+
+
+def _trainer(keep: float, proxy_bias: list[float]) -> HardExampleTrainer:
+    trainer = HardExampleTrainer(_dense("net"), _dense("proxy", proxy_bias), keep=keep)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1),
+                    loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    return trainer
+
+
+def test_keeps_the_examples_the_proxy_finds_hardest():
+    # The proxy is sure of class 0: every class-1 example is hard for it.
+    trainer = _trainer(0.5, proxy_bias=[4.0, 0.0])
+    labels = np.array([0, 1, 0, 0, 1, 0, 1, 1])
+    kept = np.asarray(trainer.hardest(np.ones((8, 3), "float32"),
+                                      keras.utils.to_categorical(labels, 2)))
+    assert sorted(kept.tolist()) == [1, 4, 6, 7]
+    # An odd batch keeps ceil(keep * n) examples.
+    assert len(np.asarray(trainer.hardest(np.ones((5, 3), "float32"),
+                                          keras.utils.to_categorical(labels[:5], 2)))) == 3
+
+
+def test_a_step_trains_the_net_and_the_proxy_on_the_kept_examples():
+    trainer = _trainer(0.5, proxy_bias=[4.0, 0.0])
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    labels = np.array([0, 1, 0, 0, 1, 0, 1, 1])
+    y = keras.utils.to_categorical(labels, 2)
+    before = [np.array(w) for w in trainer.net.weights + trainer.proxy.weights]
+    logs = trainer.train_on_batch(x, y, return_dict=True)
+    after = [np.array(w) for w in trainer.net.weights + trainer.proxy.weights]
+    assert all(not np.allclose(b, a) for b, a in zip(before, after))
+    # Only class-1 examples were kept; the net starts uniform, so one step on
+    # them moves its bias towards class 1 only.
+    bias = np.array(trainer.net.get_layer("net_dense").bias)
+    assert bias[1] > 0 > bias[0]
+    assert logs["loss"] == pytest.approx(np.log(2), rel=1e-5)  # uniform net, before the step
+    np.testing.assert_allclose(trainer.predict(x, verbose=0),
+                               trainer.net.predict(x, verbose=0))
+
+
+def test_keep_one_trains_like_the_net_alone():
+    x = np.random.default_rng(1).normal(size=(6, 3)).astype("float32")
+    y = keras.utils.to_categorical([0, 1, 1, 0, 1, 0], 2)
+    trainer = _trainer(1.0, proxy_bias=[0.0, 0.0])
+    alone = _dense("net")
+    alone.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.CategoricalCrossentropy())
+    trainer.train_on_batch(x, y)
+    alone.train_on_batch(x, y)
+    for mine, theirs in zip(trainer.net.weights, alone.weights):
+        np.testing.assert_allclose(np.array(mine), np.array(theirs), rtol=1e-5, atol=1e-7)
+
+
+def test_saves_and_loads_safely(tmp_path):
+    trainer = _trainer(0.25, proxy_bias=[1.0, -1.0])
+    path = tmp_path / "trainer.keras"
+    trainer.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, HardExampleTrainer) and loaded.keep == 0.25
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_allclose(loaded.proxy.predict(x, verbose=0),
+                               trainer.proxy.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("keep", [0.0, 1.5, -0.5])
+def test_bad_keep_is_refused(keep):
+    with pytest.raises(ValueError, match=r"keep must be in \(0, 1\]"):
+        HardExampleTrainer(_dense("net"), _dense("proxy"), keep=keep)
+    with pytest.raises(ValueError, match=r"select must be in \(0, 1\]"):
+        training.get_recipe("cifar10", select=keep)
+
+
+def test_a_proxy_with_other_outputs_is_refused():
+    inputs = keras.Input((3,))
+    three = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    with pytest.raises(ValueError, match="proxy outputs"):
+        HardExampleTrainer(_dense("net"), three)
+
+
+def test_fit_needs_a_proxy_to_select(tiny_zip):
+    train, val = data.cifar10(tiny_zip, val_per_class=2)
+    recipe = training.get_recipe("cifar10", epochs=1, batch_size=16, select=0.5)
+    with pytest.raises(ValueError, match="pass proxy="):
+        training.fit(lambda: pytest.fail("built a model"), data.pipeline(train, 16),
+                     data.pipeline(val, 16), recipe=recipe)
+
+
+def test_fit_with_selection_returns_and_saves_the_net_alone(tiny_zip, tmp_path):
+    train, val = data.cifar10(tiny_zip, val_per_class=2)
+    recipe = training.get_recipe("cifar10", epochs=2, batch_size=16, select=0.5)
+    result = training.fit(lambda: AttnCNN(**TINY), data.pipeline(train, 16, training=True),
+                          data.pipeline(val, 16), recipe=recipe, out_dir=tmp_path,
+                          verbose=0, proxy=lambda: AttnCNN(**{**TINY, **PROXY}))
+    assert result.model.name == "attn_cnn"
+    assert np.all(np.isfinite(result.history["loss"]))
+    saved = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert not isinstance(saved, HardExampleTrainer)
+    assert saved.count_params() == result.model.count_params()
+    # The per-epoch checkpoint holds both models, for a look at the proxy.
+    last = keras.saving.load_model(tmp_path / "last.keras", safe_mode=True)
+    assert isinstance(last, HardExampleTrainer)
+    assert last.proxy.name == "attn_cnn_proxy"
