@@ -121,3 +121,11 @@ def test_fit_with_selection_returns_and_saves_the_net_alone(tiny_zip, tmp_path):
     last = keras.saving.load_model(tmp_path / "last.keras", safe_mode=True)
     assert isinstance(last, HardExampleTrainer)
     assert last.proxy.name == "attn_cnn_proxy"
+
+
+def test_the_select_recipe_keeps_the_default_steps_and_images():
+    default, select = training.get_recipe("cifar10"), training.get_recipe("cifar10_select")
+    assert select.select == 0.5
+    assert select.batch_size * select.select == default.batch_size
+    assert select.epochs * select.batch_size == 2 * default.epochs * default.batch_size
+    assert select.replace(select=1.0, batch_size=2000, epochs=10) == default
