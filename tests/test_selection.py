@@ -127,5 +127,8 @@ def test_the_select_recipe_keeps_the_default_steps_and_images():
     default, select = training.get_recipe("cifar10"), training.get_recipe("cifar10_select")
     assert select.select == 0.5
     assert select.batch_size * select.select == default.batch_size
-    assert select.epochs * select.batch_size == 2 * default.epochs * default.batch_size
+    # Steps per run (epochs / batch) and images the net trains on per run
+    # (epochs * select, in training sets) equal the default's.
+    assert select.epochs / select.batch_size == default.epochs / default.batch_size
+    assert select.epochs * select.select == default.epochs
     assert select.replace(select=1.0, batch_size=2000, epochs=10) == default
