@@ -91,6 +91,11 @@ def test_bad_keep_is_refused(keep):
         training.get_recipe("cifar10", select=keep)
 
 
+def test_a_proxy_that_is_not_a_model_is_refused():
+    with pytest.raises(TypeError, match="proxy must be a keras.Model, received Dense"):
+        HardExampleTrainer(_dense("net"), keras.layers.Dense(2))
+
+
 def test_a_proxy_with_other_outputs_is_refused():
     inputs = keras.Input((3,))
     three = keras.Model(inputs, keras.layers.Dense(3)(inputs))

@@ -23,16 +23,27 @@ class HardExampleTrainer(keras.Model):
     what is hard as the net does. ``call`` (prediction, evaluation, export) is
     ``net``'s alone; ``training.fit`` returns ``net`` once training ends.
 
+    Batches are ``(x, y)``: ``x`` what ``net`` takes, ``(batch, ...)``;
+    ``y`` one-hot ``(batch, classes)``, as the compiled loss expects. The
+    compiled loss must be a ``keras.losses.Loss`` (its per-example values
+    rank the batch).
+
     Args:
-        net: the model being trained.
-        proxy: a cheaper model with the same inputs and outputs (for AttnCNN,
-            ``width=(32, 64, 64), attention=None``; airbench96_faster's proxy).
+        net: the functional model being trained, ``(batch, ...) -> (batch,
+            classes)``.
+        proxy: a cheaper functional model with the same inputs and outputs
+            (for AttnCNN, ``width=(32, 64, 64), attention=None``;
+            airbench96_faster's proxy widths).
         keep: fraction of each batch the net trains on, in (0, 1].
     """
 
     def __init__(self, net: keras.Model, proxy: keras.Model, keep: float = 0.5,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        for role, model in (("net", net), ("proxy", proxy)):
+            if not isinstance(model, keras.Model):
+                raise TypeError(f"{role} must be a keras.Model, received "
+                                f"{type(model).__name__}")
         if not 0.0 < float(keep) <= 1.0:
             raise ValueError(f"keep must be in (0, 1], received {keep!r}")
         if tuple(net.output.shape[1:]) != tuple(proxy.output.shape[1:]):
