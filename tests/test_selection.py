@@ -24,7 +24,7 @@ def _dense(name: str, bias: list[float] | None = None) -> keras.Model:
 
 def _trainer(keep: float, proxy_bias: list[float]) -> HardExampleTrainer:
     trainer = HardExampleTrainer(_dense("net"), _dense("proxy", proxy_bias), keep=keep)
-    trainer.compile(optimizer=keras.optimizers.SGD(0.1),
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                     loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     return trainer
 
@@ -64,7 +64,7 @@ def test_keep_one_trains_like_the_net_alone():
     y = keras.utils.to_categorical([0, 1, 1, 0, 1, 0], 2)
     trainer = _trainer(1.0, proxy_bias=[0.0, 0.0])
     alone = _dense("net")
-    alone.compile(optimizer=keras.optimizers.SGD(0.1),
+    alone.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   loss=keras.losses.CategoricalCrossentropy())
     trainer.train_on_batch(x, y)
     alone.train_on_batch(x, y)
@@ -137,3 +137,21 @@ def test_the_select_recipe_keeps_the_default_steps_and_images():
     assert select.epochs / select.batch_size == default.epochs / default.batch_size
     assert select.epochs * select.select == default.epochs
     assert select.replace(select=1.0, batch_size=2000, epochs=10) == default
+
+
+def test_weight_files_restore_the_net_the_proxy_and_the_optimizer(tmp_path):
+    # What BackupAndRestore writes and reads to resume a killed run.
+    x = np.random.default_rng(2).normal(size=(8, 3)).astype("float32")
+    y = keras.utils.to_categorical([0, 1, 0, 0, 1, 0, 1, 1], 2)
+    trainer = _trainer(0.5, proxy_bias=[1.0, 0.0])
+    trainer.train_on_batch(x, y)
+    trainer.train_on_batch(x, y)
+    trainer.save_weights(tmp_path / "backup.weights.h5")
+    fresh = _trainer(0.5, proxy_bias=[1.0, 0.0])
+    fresh.optimizer.build(fresh.trainable_variables)
+    fresh.load_weights(tmp_path / "backup.weights.h5")
+    for mine, theirs in zip(fresh.weights, trainer.weights):
+        np.testing.assert_array_equal(np.array(mine), np.array(theirs))
+    assert len(fresh.optimizer.variables) == len(trainer.optimizer.variables) > 1
+    for mine, theirs in zip(fresh.optimizer.variables, trainer.optimizer.variables):
+        np.testing.assert_array_equal(np.array(mine), np.array(theirs))
