@@ -155,3 +155,34 @@ def test_weight_files_restore_the_net_the_proxy_and_the_optimizer(tmp_path):
     assert len(fresh.optimizer.variables) == len(trainer.optimizer.variables) > 1
     for mine, theirs in zip(fresh.optimizer.variables, trainer.optimizer.variables):
         np.testing.assert_array_equal(np.array(mine), np.array(theirs))
+
+
+def test_the_cli_trains_attn_cnn_with_its_selection_proxy(tiny_zip, tmp_path, private_cache):
+    import json
+
+    from attention_zoo.cli import main
+    from attention_zoo.models.attn_cnn import selection_proxy
+
+    out = tmp_path / "run"
+    assert main(["train", "attn_cnn", "--data", str(tiny_zip), "--out", str(out),
+                 "--recipe", "cifar10_select", "--epochs", "1", "--batch-size", "16",
+                 "--width", "8", "8", "8", "--val-per-class", "2",
+                 "--precision", "float32", "--jit-compile", "off"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recipe"]["select"] == 0.5
+    net = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    assert summary["params"] == net.count_params()
+    proxy = keras.saving.load_model(out / "last.keras", safe_mode=True).proxy
+    assert proxy.name == "attn_cnn_proxy"
+    # A proxy never outgrows its net: at width 8 it takes the net's widths.
+    assert proxy.count_params() == selection_proxy(**summary["config"]).count_params()
+    assert proxy.count_params() < net.count_params()
+
+
+def test_the_attn_cnn_proxy_takes_airbench96_fasters_widths():
+    from attention_zoo.models.attn_cnn import selection_proxy
+
+    widths = [layer.filters for layer in selection_proxy().layers
+              if layer.name.endswith("_conv")]
+    assert sorted(set(widths)) == [32, 64]
+    assert all(not layer.name.endswith("attention") for layer in selection_proxy().layers)

@@ -112,7 +112,7 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
 def _train_images(args: argparse.Namespace) -> int:
     from attention_zoo import data, training
     from attention_zoo.models import AttnCNN
-    from attention_zoo.models.attn_cnn import SELECTION_PROXY
+    from attention_zoo.models.attn_cnn import selection_proxy
 
     train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
     if args.train_per_class:
@@ -130,7 +130,7 @@ def _train_images(args: argparse.Namespace) -> int:
                           out_dir=args.out, precision=args.precision,
                           jit_compile=args.jit_compile, train_size=len(train_set),
                           strategy=args.strategy,
-                          proxy=lambda: AttnCNN(**{**config, **SELECTION_PROXY}))
+                          proxy=lambda: selection_proxy(**config))
     plain = None if result.val_accuracy_plain is None else round(result.val_accuracy_plain, 4)
     return _finish(args, result, recipe, "attn_cnn", config,
                    f"{args.data or 'keras.datasets.cifar10'}: {len(train_set)} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import os
 from typing import Any, Sequence
 
@@ -20,11 +22,8 @@ LOGIT_SCALE = 0.125
 
 #: Activations after the stem and each BatchNormalization.
 ACTIVATIONS = ("gelu", "relu")
-#: AttnCNN arguments of the proxy that ranks examples when a recipe trains
-#: on the hardest (``Recipe.select``): airbench96_faster's proxy widths, no
-#: attention; its 3x3 convolutions take 17 M multiply-adds per image against
-#: the default net's 248 M.
-SELECTION_PROXY = {"width": (32, 64, 64), "attention": None, "name": "attn_cnn_proxy"}
+#: airbench96_faster's proxy widths (see ``selection_proxy``).
+SELECTION_PROXY_WIDTH = (32, 64, 64)
 
 Attention = str | None | Sequence[str | None]
 
@@ -214,3 +213,18 @@ def _load_user_weights(model: keras.Model, path: str | os.PathLike) -> None:
     except Exception as error:  # Keras raises several types for mismatches
         raise ValueError(f"the weights in {str(path)!r} do not fit this "
                          f"model ({model.name}): {error}") from error
+
+
+def selection_proxy(**config: Any) -> keras.Model:
+    """The AttnCNN that ranks each batch's examples when a recipe trains on
+    the hardest (``Recipe.select``, ``training.HardExampleTrainer``): the
+    net's arguments ``config`` with airbench96_faster's proxy widths (32, 64,
+    64 per stage, or the net's own where narrower, so a proxy never outgrows
+    its net) and no attention. At the default net's widths its 3x3
+    convolutions take 17 M multiply-adds per image against the net's 248 M.
+    """
+    width = list(config.get("width", inspect.signature(AttnCNN).parameters["width"].default))
+    proxy_width = [min(w, SELECTION_PROXY_WIDTH[min(i, len(SELECTION_PROXY_WIDTH) - 1)])
+                   for i, w in enumerate(width)]
+    return AttnCNN(**{**config, "width": proxy_width, "attention": None, "weights": None,
+                      "name": "attn_cnn_proxy"})
