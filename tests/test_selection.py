@@ -72,6 +72,26 @@ def test_keep_one_trains_like_the_net_alone():
         np.testing.assert_allclose(np.array(mine), np.array(theirs), rtol=1e-5, atol=1e-7)
 
 
+def test_mixed_float16_scales_the_loss_and_keeps_rankings_in_float32():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        net, proxy = _dense("net"), _dense("proxy", [4.0, 0.0])
+    finally:
+        keras.config.set_dtype_policy(previous)
+    # training.fit passes the net's policy: the global one is float32 again.
+    trainer = HardExampleTrainer(net, proxy, dtype=net.dtype_policy)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1),
+                    loss=keras.losses.CategoricalCrossentropy())
+    assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+    x = np.ones((4, 3), "float32")
+    y = keras.utils.to_categorical([0, 1, 0, 1], 2)
+    assert sorted(np.asarray(trainer.hardest(x, y)).tolist()) == [1, 3]
+    logs = trainer.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert trainer.net.get_layer("net_dense").compute_dtype == "float16"
+
+
 def test_saves_and_loads_safely(tmp_path):
     trainer = _trainer(0.25, proxy_bias=[1.0, -1.0])
     path = tmp_path / "trainer.keras"

@@ -154,7 +154,10 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         # A built model is already trained or adapted: left as it is.
         model = build if isinstance(build, keras.Model) else under_policy(build)
         if recipe.select < 1:
-            model = HardExampleTrainer(model, under_policy(proxy), keep=recipe.select)
+            # The net's policy, so that compile() adds loss scaling under
+            # mixed_float16 as it would for the net alone.
+            model = HardExampleTrainer(model, under_policy(proxy), keep=recipe.select,
+                                       dtype=model.dtype_policy)
         return model
 
     start = time.perf_counter()
