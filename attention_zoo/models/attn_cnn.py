@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-
 import os
 from typing import Any, Sequence
 

@@ -109,6 +109,9 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
                              "keras.config.set_dtype_policy yourself")
         policy, policy_why = build.dtype_policy.name, "the model's own"
     strategy = get_strategy(strategy)
+    if recipe.select < 1 and is_multiworker(strategy):  # before out_dir is made
+        raise ValueError("recipe.select < 1 is not supported under "
+                         "MultiWorkerMirroredStrategy")
     log(f"precision: {policy} ({policy_why}); XLA: {'on' if use_xla else 'off'} "
         f"({xla_why}); oneDNN: {'on' if onednn_enabled() else 'off'}; "
         f"strategy: {type(strategy).__name__ if strategy else 'none'}")
@@ -162,9 +165,6 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
 
     start = time.perf_counter()
     if is_multiworker(strategy):
-        if recipe.select < 1:
-            raise ValueError("recipe.select < 1 is not supported under "
-                             "MultiWorkerMirroredStrategy")
         model, logged = fit_multiworker(strategy, build_under_policy, train, recipe,
                                          steps, verbose)
         out = out if is_chief(strategy) else None

@@ -34,8 +34,7 @@ class HardExampleTrainer(keras.Model):
         net: the functional model being trained, ``(batch, ...) -> (batch,
             classes)``.
         proxy: a cheaper functional model with the same inputs and outputs
-            (for AttnCNN, ``width=(32, 64, 64), attention=None``;
-            airbench96_faster's proxy widths).
+            (for AttnCNN, ``models.attn_cnn.selection_proxy``).
         keep: fraction of each batch the net trains on, in (0, 1].
     """
 
