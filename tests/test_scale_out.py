@@ -179,19 +179,24 @@ def test_distributed_flag_needs_the_variables(tiny_zip, tmp_path):
 
 # ------------------------------------------------------------ tf.distribute --
 
-def test_mirrored_strategy_trains_with_fit(tmp_path):
+@pytest.mark.parametrize("select", [1.0, 0.5])
+def test_mirrored_strategy_trains_with_fit(tmp_path, select):
     from attention_zoo import data, training
     from attention_zoo.models import AttnCNN
+    from attention_zoo.models.attn_cnn import selection_proxy
 
     # Alternating flip: its epoch counter lives in the dataset, which the
     # strategy rewrites to split batches over the replicas.
     batches = data.pipeline(data.ImageSet(X.astype("uint8"), Y, data.CIFAR10_CLASSES),
                             8, training=True, flip="alternate")
-    result = training.fit(lambda: AttnCNN(width=(8, 8, 8), stem_width=8), batches,
-                          recipe=training.get_recipe("cifar10", epochs=2, batch_size=8),
+    config = {"width": (8, 8, 8), "stem_width": 8}
+    result = training.fit(lambda: AttnCNN(**config), batches,
+                          recipe=training.get_recipe("cifar10", epochs=2, batch_size=8,
+                                                     select=select),
                           precision="float32", jit_compile=False, strategy="mirrored",
-                          verbose=0)
+                          verbose=0, proxy=lambda: selection_proxy(**config))
     assert np.isfinite(result.history["loss"]).all() and len(result.history["loss"]) == 2
+    assert result.model.name == "attn_cnn"  # the net, not the selection trainer
     with pytest.raises(ValueError, match="strategy must be"):
         training.get_strategy("parameter_server")
 

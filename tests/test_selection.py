@@ -131,6 +131,19 @@ def test_fit_needs_a_proxy_to_select(tiny_zip):
                      data.pipeline(val, 16), recipe=recipe)
 
 
+def test_fit_refuses_selection_under_multiworker_before_writing(tiny_zip, tmp_path,
+                                                                monkeypatch):
+    # A real MultiWorkerMirroredStrategy needs its own processes
+    # (test_scale_out); the refusal only asks is_multiworker.
+    monkeypatch.setattr(training, "is_multiworker", lambda strategy: True)
+    train, _ = data.cifar10(tiny_zip, val_per_class=2)
+    recipe = training.get_recipe("cifar10", epochs=1, batch_size=16, select=0.5)
+    with pytest.raises(ValueError, match="MultiWorkerMirroredStrategy.*recipe 'cifar10'"):
+        training.fit(lambda: pytest.fail("built a model"), data.pipeline(train, 16),
+                     recipe=recipe, out_dir=tmp_path / "run", proxy=lambda: None)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("precision, jit", [("float32", False), ("mixed_bfloat16", True)])
 def test_fit_with_selection_returns_and_saves_the_net_alone(tiny_zip, tmp_path, precision, jit):
     train, val = data.cifar10(tiny_zip, val_per_class=2)
@@ -187,8 +200,9 @@ def test_the_cli_trains_attn_cnn_with_its_selection_proxy(tiny_zip, tmp_path, pr
     from attention_zoo.models.attn_cnn import selection_proxy
 
     out = tmp_path / "run"
+    # No --recipe: AttnCNN's default recipe selects.
     assert main(["train", "attn_cnn", "--data", str(tiny_zip), "--out", str(out),
-                 "--recipe", "cifar10_select", "--epochs", "1", "--batch-size", "16",
+                 "--epochs", "1", "--batch-size", "16",
                  "--width", "8", "8", "8", "--val-per-class", "2",
                  "--precision", "float32", "--jit-compile", "off"]) == 0
     summary = json.loads((out / "summary.json").read_text())

@@ -37,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "*.jpg), default keras.datasets.cifar10 (downloads); "
                    "attn_text: label<TAB>text file, default keras.datasets.imdb")
     p.add_argument("--out", required=True, help="run folder (resumes if present)")
-    p.add_argument("--recipe", help="training.RECIPES name (default: cifar10 "
-                                    "or text)")
+    p.add_argument("--recipe", help="training.RECIPES name (default: "
+                                    "cifar10_select for attn_cnn, text for "
+                                    "attn_text; cifar10 trains attn_cnn on "
+                                    "every example)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")

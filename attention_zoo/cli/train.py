@@ -112,14 +112,14 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
 def _train_images(args: argparse.Namespace) -> int:
     from attention_zoo import data, training
     from attention_zoo.models import AttnCNN
-    from attention_zoo.models.attn_cnn import selection_proxy
+    from attention_zoo.models.attn_cnn import DEFAULT_RECIPE, selection_proxy
 
     train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
     if args.train_per_class:
         train_set = per_class(train_set, args.train_per_class)
     print(f"data: {len(train_set)} training and {len(val_set)} validation images, "
           f"{len(train_set.class_names)} classes")
-    recipe = _recipe(args, "cifar10")
+    recipe = _recipe(args, DEFAULT_RECIPE)
     train_ds = data.pipeline(train_set, recipe.batch_size, training=True,
                              translate=recipe.translate, flip=recipe.flip,
                              cutout=recipe.cutout, seed=args.seed)

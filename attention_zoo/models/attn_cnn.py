@@ -23,6 +23,11 @@ LOGIT_SCALE = 0.125
 ACTIVATIONS = ("gelu", "relu")
 #: airbench96_faster's proxy widths (see ``selection_proxy``).
 SELECTION_PROXY_WIDTH = (32, 64, 64)
+#: The ``training.RECIPES`` entry AttnCNN trains with by default (``attention-zoo
+#: train attn_cnn``): hard-example selection, the first recipe whose two-seed
+#: mean reached 91.5% (``benchmarks/cifar10_epochs.md``, ``avx2_select``). It
+#: needs ``selection_proxy``; ``"cifar10"`` trains on every example.
+DEFAULT_RECIPE = "cifar10_select"
 
 Attention = str | None | Sequence[str | None]
 
@@ -114,9 +119,11 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             "feature_map")``), None, or one of those per stage.
         width: filters of each stage. airbench94 has 64, 256, 256; the
             default (2.1x its 3x3-conv multiply-adds) is as wide as the
-            default recipe trains within 40 minutes on 2 CPU cores with
-            AVX512-BF16, with ReLU (``benchmarks/cifar10_epochs.md``; 66
-            minutes on an AVX2-only CPU in float32).
+            all-examples recipe (``"cifar10"``) trains within 40 minutes on 2
+            CPU cores with AVX512-BF16, with ReLU; on an AVX2-only CPU in
+            float32 it took 66 minutes, and the default recipe
+            (``DEFAULT_RECIPE``, hard-example selection) 75
+            (``benchmarks/cifar10_epochs.md``).
         stem_width: filters of the first convolution (``stem="conv"``).
         weights: None, ``"cifar10"`` (the shipped weights; arguments must match
             theirs) or a path to a ``.weights.h5`` file.

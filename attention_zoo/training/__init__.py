@@ -110,8 +110,10 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         policy, policy_why = build.dtype_policy.name, "the model's own"
     strategy = get_strategy(strategy)
     if recipe.select < 1 and is_multiworker(strategy):  # before out_dir is made
-        raise ValueError("recipe.select < 1 is not supported under "
-                         "MultiWorkerMirroredStrategy")
+        raise ValueError(f"recipe.select={recipe.select} (hard-example selection) is "
+                         "not supported under MultiWorkerMirroredStrategy; train on "
+                         "every example (select=1, e.g. recipe 'cifar10', "
+                         "--recipe cifar10)")
     log(f"precision: {policy} ({policy_why}); XLA: {'on' if use_xla else 'off'} "
         f"({xla_why}); oneDNN: {'on' if onednn_enabled() else 'off'}; "
         f"strategy: {type(strategy).__name__ if strategy else 'none'}")
