@@ -164,11 +164,13 @@ def main() -> None:
         # Cards written before the text models say "images" for examples.
         trained = card.get("train_examples_per_second",
                            card.get("train_images_per_second"))
+        # A selection run's proxy ranks every image; the net trains on a share.
         select = card.get("recipe", {}).get("select", 1.0)
-        trained = ("-" if trained is None else f"{trained:.0f}" if select == 1.0
-                   else f"{trained:.0f} ranked, {trained * select:.0f} trained on")
+        trained_cell = ("-" if trained is None else f"{trained:.0f}" if select == 1.0
+                        else f"{trained:.0f} ranked, {trained * select:.0f} trained on")
         table.append(f"| {name} | {split} | {shown} | {speed:.0f} | "
-                     f"{card['wall_seconds']:.0f} | {trained} | {card['val_accuracy']} |")
+                     f"{card['wall_seconds']:.0f} | {trained_cell} | "
+                     f"{card['val_accuracy']} |")
         extra += (member_lines(name, card) if card["model"] == "ensemble"
                   else time_to_accuracy(name, Path(args.runs), curves.get(name)))
     print("\n".join(table + extra))

@@ -219,7 +219,7 @@ def test_the_cli_trains_attn_cnn_with_its_selection_proxy(tiny_zip, tmp_path, pr
 def test_the_attn_cnn_proxy_takes_airbench96_fasters_widths():
     from attention_zoo.models.attn_cnn import selection_proxy
 
-    widths = [layer.filters for layer in selection_proxy().layers
-              if layer.name.endswith("_conv")]
+    layers = selection_proxy().layers
+    widths = [layer.filters for layer in layers if layer.name.endswith("_conv")]
     assert sorted(set(widths)) == [32, 64]
-    assert all(not layer.name.endswith("attention") for layer in selection_proxy().layers)
+    assert all(not layer.name.endswith("attention") for layer in layers)
