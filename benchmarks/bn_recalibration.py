@@ -57,9 +57,8 @@ def recalibrate(model, train, augment: bool, batch_size: int = 1000) -> None:
 
 
 def scores(model, val) -> str:
-    plain, tta = training.predict_views(model, val, "flip_translate")
-    return (f"{training.accuracy(plain, val):.4f} | "
-            f"{training.accuracy(tta, val):.4f}")
+    plain, tta = training.view_accuracies(model, val, "flip_translate")
+    return f"{plain:.4f} | {tta:.4f}"
 
 
 def main() -> None:

@@ -26,12 +26,6 @@ from attention_zoo import data, models, training  # noqa: E402
 from attention_zoo.models.cards import machine  # noqa: E402
 
 
-def accuracies(model: keras.Model, val, tta: str) -> tuple[float, float]:
-    """``(with TTA, without)`` on ``val``."""
-    plain, with_tta = training.predict_views(model, val, tta)
-    return training.accuracy(with_tta, val), training.accuracy(plain, val)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="CIFAR-10 zip or folder")
@@ -55,12 +49,14 @@ def main() -> None:
         # Built under the global policy (float32), as models.load builds.
         f32 = models.create("attn_cnn", **summary["config"])
         f32.set_weights(trained.get_weights())
-        as_trained, in_f32 = accuracies(trained, val, tta), accuracies(f32, val, tta)
+        # (plain, with TTA) each.
+        as_trained = training.view_accuracies(trained, val, tta)
+        in_f32 = training.view_accuracies(f32, val, tta)
         print(f"| `{run.name}` | {summary['precision']} "
               f"| {summary['val_accuracy']:.4f} / {summary['val_accuracy_without_tta']:.4f} "
-              f"| {as_trained[0]:.4f} / {as_trained[1]:.4f} "
-              f"| {in_f32[0]:.4f} / {in_f32[1]:.4f} "
-              f"| {in_f32[0] - as_trained[0]:+.4f} / {in_f32[1] - as_trained[1]:+.4f} |",
+              f"| {as_trained[1]:.4f} / {as_trained[0]:.4f} "
+              f"| {in_f32[1]:.4f} / {in_f32[0]:.4f} "
+              f"| {in_f32[1] - as_trained[1]:+.4f} / {in_f32[0] - as_trained[0]:+.4f} |",
               flush=True)
 
 

@@ -139,8 +139,7 @@ def main() -> None:
             _, val = data.cifar10(args.cifar)
             ds = data.pipeline(val, 256)
             tta = training.get_recipe("cifar10").tta
-            plain_p, tta_p = training.predict_views(model, ds, tta)
-            acc, plain = training.accuracy(tta_p, ds), training.accuracy(plain_p, ds)
+            plain, acc = training.view_accuracies(model, ds, tta)
             speed = throughput(lambda x: model.predict(x, batch_size=256, verbose=0),
                                val.images.astype("float32"), 256)
             split = "CIFAR-10 last 500/class (5,000)"

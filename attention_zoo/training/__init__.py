@@ -33,7 +33,7 @@ from attention_zoo.training.recipes import (RECIPES, OneCycle, Recipe,
                                             SparseSmoothedCrossentropy, get_recipe)
 from attention_zoo.training.selection import HardExampleTrainer
 
-__all__ = ["fit", "evaluate", "predict", "predict_views", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
+__all__ = ["fit", "evaluate", "predict", "predict_views", "view_accuracies", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
            "OneCycle", "SGD", "AdamW", "MuonSGD", "SparseSmoothedCrossentropy", "make_optimizer",
            "AtomicCheckpoint", "Lookahead", "Throughput", "save_atomically", "PRECISIONS",
            "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "onednn_enabled", "STRATEGIES",
@@ -193,8 +193,7 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         log("validation skipped under MultiWorkerMirroredStrategy: evaluate the "
             "saved model (attention-zoo evaluate) on one process")
     elif val is not None:
-        plain, with_tta = predict_views(model, val, recipe.tta)
-        val_accuracy, val_plain = accuracy(with_tta, val), accuracy(plain, val)
+        val_plain, val_accuracy = view_accuracies(model, val, recipe.tta)
         log(f"validation accuracy: {val_plain:.4f}" + (
             f", {val_accuracy:.4f} with {tta_name(recipe.tta)} TTA" if recipe.tta else ""))
     if out is not None:
@@ -275,6 +274,14 @@ def predict_views(model: keras.Model, data: Any,
     probabilities = [model.predict(images.map(lambda x, v=v: view(x, *v[:3])), verbose=0)
                      for v in chosen]
     return probabilities[0], sum(v[3] * p for v, p in zip(chosen, probabilities))
+
+
+def view_accuracies(model: keras.Model, data: Any,
+                    tta: bool | str = False) -> tuple[float, float]:
+    """``(plain, with_tta)`` top-1 accuracies on ``(x, y)`` batches, from one
+    pass over the views (``predict_views``)."""
+    plain, with_tta = predict_views(model, data, tta)
+    return accuracy(plain, data), accuracy(with_tta, data)
 
 
 def evaluate(model: keras.Model, data: Any, tta: bool | str = False) -> float:
