@@ -30,18 +30,24 @@ def test_every_card_names_its_data_recipe_and_result():
         assert (ROOT / "saved_models" / name / "README.md").is_file()
 
 
-def test_shipped_cnn_classifies_the_sample_images():
-    model = models.load("attn_cnn_cifar10")
-    paths = sorted((ROOT / "examples" / "images").glob("*.jpg"))
+def test_shipped_cnn_classifies_held_out_images():
+    # The last five images of each class in ../shared/data/cifar10, copied
+    # byte for byte: all are in the validation split, and the last of each
+    # class is also examples/images/<class>.jpg (the demo's samples).
+    paths = sorted((ROOT / "tests" / "data" / "cifar10_val").glob("*.jpg"))
+    assert len(paths) == 50
     images = np.stack([tf.io.decode_jpeg(p.read_bytes()).numpy() for p in paths])
     assert images.dtype == np.uint8
+    truth = [p.stem.split("_")[0] for p in paths]
+    model = models.load("attn_cnn_cifar10")
     predicted = [CIFAR10_CLASSES[i] for i in model.predict(images, verbose=0).argmax(-1)]
-    correct = sum(p == path.stem for p, path in zip(predicted, paths))
-    # Chance is 1 in 10. The model is 90.2% right on the 5,000 held-out
-    # images; these ten (the last of each class, all in that split) are
-    # harder for it: 6 are right (6 with TTA); of the last five of each
-    # class, 86%.
-    assert correct >= 5, list(zip(predicted, [p.stem for p in paths]))
+    right = sum(p == t for p, t in zip(predicted, truth))
+    # Chance is 5 in 50. The shipped model is 90% right on the 5,000
+    # held-out images; these fifty, the ends of the class folders, are
+    # harder for it: 39 right (41 with TTA; the weights shipped before
+    # these, 86%). The ten demo samples alone were too few to tell a good
+    # model from a weak one: 6 right before, 4 now.
+    assert right >= 30, list(zip(predicted, truth))
 
 
 def test_the_shipped_cnn_is_todays_default_net_and_recipe():

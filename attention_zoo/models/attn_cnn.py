@@ -24,11 +24,12 @@ ACTIVATIONS = ("gelu", "relu")
 #: airbench96_faster's proxy widths (see ``selection_proxy``).
 SELECTION_PROXY_WIDTH = (32, 64, 64)
 #: The ``training.RECIPES`` entry AttnCNN trains with by default (``attention-zoo
-#: train attn_cnn``): hard-example selection, the first recipe whose two-seed
-#: mean reached 91.5%; over seven runs 91.34%, level with ``"cifar10"`` at
-#: matched precision (``benchmarks/cifar10_epochs.md``, ``avx2_select``,
-#: ``xeon_select``, ``amx_select``). It needs ``selection_proxy``;
-#: ``"cifar10"`` trains on every example.
+#: train attn_cnn``): hard-example selection for 26 epochs. At 20 epochs
+#: seven runs averaged 91.34%, level with ``"cifar10"`` at matched precision;
+#: 26 epochs added 0.34 points on each of two seeds, a mean of 91.54%, in
+#: 36.4-40.5 minutes on a 2-core CPU with AMX (``benchmarks/cifar10_epochs.md``,
+#: the ``amx_select`` rows). It needs ``selection_proxy``; ``"cifar10"``
+#: trains on every example.
 DEFAULT_RECIPE = "cifar10_select"
 
 Attention = str | None | Sequence[str | None]
@@ -123,8 +124,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             default (2.1x its 3x3-conv multiply-adds) is as wide as the
             all-examples recipe (``"cifar10"``) trains within 40 minutes on 2
             CPU cores with AVX512-BF16, with ReLU; on an AVX2-only CPU in
-            float32 it took 66 minutes, and the default recipe
-            (``DEFAULT_RECIPE``, hard-example selection) 75
+            float32 it took 66 minutes, and hard-example selection
+            (``DEFAULT_RECIPE``) 75 at 20 epochs
             (``benchmarks/cifar10_epochs.md``).
         stem_width: filters of the first convolution (``stem="conv"``).
         weights: None, ``"cifar10"`` (the shipped weights; arguments must match
