@@ -164,14 +164,15 @@ def test_fit_with_selection_returns_and_saves_the_net_alone(tiny_zip, tmp_path, 
     assert last.proxy.name == "attn_cnn_proxy"
 
 
-def test_the_select_recipe_keeps_the_default_steps_and_images():
+def test_the_select_recipe_is_cifar10_with_selection_and_more_steps():
     default, select = training.get_recipe("cifar10"), training.get_recipe("cifar10_select")
     assert select.select == 0.5
+    # The net trains on batches of cifar10's size, chosen from twice as many.
     assert select.batch_size * select.select == default.batch_size
-    # Steps per run (epochs / batch) and images the net trains on per run
-    # (epochs * select, in training sets) equal the default's.
-    assert select.epochs / select.batch_size == default.epochs / default.batch_size
-    assert select.epochs * select.select == default.epochs
+    # 26 epochs of half-kept batches: 1.3x cifar10's steps and images (13
+    # of cifar10's epochs), the length three seeds measured
+    # (benchmarks/cifar10_epochs.md, amx_select_e26 rows).
+    assert select.epochs * select.select == 1.3 * default.epochs
     assert select.replace(select=1.0, batch_size=2000, epochs=10) == default
 
 
