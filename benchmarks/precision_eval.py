@@ -49,14 +49,13 @@ def main() -> None:
         # Built under the global policy (float32), as models.load builds.
         f32 = models.create("attn_cnn", **summary["config"])
         f32.set_weights(trained.get_weights())
-        # (plain, with TTA) each.
-        as_trained = training.view_accuracies(trained, val, tta)
-        in_f32 = training.view_accuracies(f32, val, tta)
+        trained_plain, trained_tta = training.view_accuracies(trained, val, tta)
+        f32_plain, f32_tta = training.view_accuracies(f32, val, tta)
         print(f"| `{run.name}` | {summary['precision']} "
               f"| {summary['val_accuracy']:.4f} / {summary['val_accuracy_without_tta']:.4f} "
-              f"| {as_trained[1]:.4f} / {as_trained[0]:.4f} "
-              f"| {in_f32[1]:.4f} / {in_f32[0]:.4f} "
-              f"| {in_f32[1] - as_trained[1]:+.4f} / {in_f32[0] - as_trained[0]:+.4f} |",
+              f"| {trained_tta:.4f} / {trained_plain:.4f} "
+              f"| {f32_tta:.4f} / {f32_plain:.4f} "
+              f"| {f32_tta - trained_tta:+.4f} / {f32_plain - trained_plain:+.4f} |",
               flush=True)
 
 
