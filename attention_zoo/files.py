@@ -44,10 +44,15 @@ def replacing(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 @functools.cache
-def _file_mode() -> int:
-    mask = os.umask(0)  # the only way to read the umask is to set it
+def umask() -> int:
+    """The process's umask (read once: the only way to read it is to set it)."""
+    mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _file_mode() -> int:
+    return 0o666 & ~umask()
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

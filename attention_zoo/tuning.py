@@ -15,7 +15,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import keras_tuner as kt
@@ -171,8 +171,11 @@ class _Timing:
 def make_tuner(hypermodel: kt.HyperModel, tuner: str = "hyperband",
                max_trials: int = 20, max_epochs: int = 9, directory: str = "tuning",
                project_name: str = "search", seed: int = 0,
-               overwrite: bool = False) -> kt.Tuner:
-    """A KerasTuner tuner on ``val_accuracy`` that records trial times.
+               overwrite: bool = False,
+               log: Callable[[str], None] | None = print) -> kt.Tuner:
+    """A KerasTuner tuner on ``val_accuracy`` that records trial times and
+    reports each trial's start and end through ``log`` (trial, its
+    hyperparameters, its score, time since the search began).
     ``overwrite=False`` resumes a search found in ``directory``."""
     if tuner not in TUNERS:
         raise ValueError(f"tuner must be one of {TUNERS}, received {tuner!r}")
@@ -181,14 +184,29 @@ def make_tuner(hypermodel: kt.HyperModel, tuner: str = "hyperband",
     base = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
             "hyperband": kt.Hyperband}[tuner]
 
+    began = time.perf_counter()
+    limit = f"of {max_trials} " if tuner != "hyperband" else ""
+
+    def report(text: str) -> None:
+        if log is not None:
+            elapsed = int(time.perf_counter() - began)
+            log(f"[{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}] {text}")
+
     class Timed(base):  # type: ignore[valid-type, misc]
         def on_trial_begin(self, trial: Any) -> None:
             self._timing.begin(trial)
+            values = {k: _fmt(v) for k, v in trial.hyperparameters.values.items()
+                      if not k.startswith("tuner/")}
+            epochs = trial.hyperparameters.values.get("tuner/epochs", max_epochs)
+            report(f"trial {trial.trial_id} {limit}started, {epochs} epochs: "
+                   + ", ".join(f"{k}={v}" for k, v in values.items()))
             super().on_trial_begin(trial)
 
         def on_trial_end(self, trial: Any) -> None:
             self._timing.end(trial)
             super().on_trial_end(trial)
+            score = "none" if trial.score is None else f"{trial.score:.4f}"
+            report(f"trial {trial.trial_id} ended: val_accuracy {score}")
 
     if tuner == "hyperband":
         made = Timed(hypermodel, max_epochs=max_epochs, factor=3, **common)
@@ -232,18 +250,20 @@ def search(name: str, train: tuple, val: tuple, tuner: str = "hyperband",
            max_trials: int = 20, max_epochs: int = 9, directory: str = "tuning",
            hypermodel_kwargs: Mapping[str, Any] | None = None, batch_size: int = 128,
            seed: int = 0, overwrite: bool = False, verbose: int = 1,
-           precision: str = "auto") -> dict[str, Any]:
+           precision: str = "auto",
+           log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Searches a zoo model's hypermodel on ``(x, y)`` arrays with integer
     labels; resumes an interrupted search in ``directory``. Under KerasTuner's
     distributed environment variables this process is the chief (serving the
     oracle) or a worker. Returns the results table and, on the chief or a
     single process, writes the best model to ``directory/best.keras``.
+    ``log`` gets a line as each trial starts and ends (None: silent).
     """
     if name not in HYPERMODELS:
         raise ValueError(f"Unknown hypermodel {name!r}. Known: {', '.join(HYPERMODELS)}")
     hypermodel = HYPERMODELS[name](**dict(hypermodel_kwargs or {}))
     made = make_tuner(hypermodel, tuner, max_trials, max_epochs, directory,
-                      f"{name}_{tuner}", seed, overwrite)
+                      f"{name}_{tuner}", seed, overwrite, log)
     from attention_zoo.training import choose_precision
 
     x, y = train

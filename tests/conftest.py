@@ -100,3 +100,16 @@ def failures(names, processes, outputs, tail: int = 2500) -> str:
                               if not line.startswith(noise))
             report.append(f"--- {name}: exit code {process.returncode}\n{kept[-tail:]}")
     return "\n".join(report)
+
+
+def cli_error(capsys, argv) -> str:
+    """Runs the command ``argv`` expecting an input error: status 2 and one
+    line on stderr without a traceback; returns that line."""
+    from attention_zoo.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]

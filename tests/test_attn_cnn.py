@@ -436,7 +436,7 @@ def test_recipes():
     assert _recipe_field(recipe, "flip=alternate") == ("flip", "alternate")
     assert _recipe_field(recipe, "flip=off") == ("flip", False)
     assert _recipe_field(recipe, "ema=on") == ("ema", True)
-    with pytest.raises(SystemExit, match="--set ema expects true or false"):
+    with pytest.raises(ValueError, match="--set ema takes true or false"):
         _recipe_field(recipe, "ema=sometimes")
     with pytest.raises(ValueError, match="flip must be one of"):
         recipe.replace(flip="sometimes")

@@ -11,6 +11,7 @@ import pytest
 
 from attention_zoo import export, inspect, models
 from attention_zoo.cli import main
+from conftest import cli_error
 from attention_zoo.data.text import TextSet, pipeline
 from attention_zoo.models import AttnTextClassifier, ensemble
 
@@ -208,10 +209,10 @@ def test_cli_ensemble_evaluates_and_ships(tmp_path, monkeypatch, capsys):
     shipped = models.load("tiny_ens")
     assert shipped.predict(["the film great"], verbose=0).shape == (1, 2)
     assert "more.tsv" in summary["data"] and "validation" in summary
-    with pytest.raises(SystemExit, match="has no summary.json"):
-        main(["ensemble", runs[0], str(tmp_path), "--out", str(tmp_path / "x")])
+    assert "has no summary.json" in cli_error(
+        capsys, ["ensemble", runs[0], str(tmp_path), "--out", str(tmp_path / "x")])
     other = ["--data", str(data), "--val-fraction", "0.5", *common[4:]]
     assert main(["train", "attn_text", *other, "--out", str(tmp_path / "r2")]) == 0
-    with pytest.raises(SystemExit, match="share the held-out split"):
-        main(["ensemble", runs[0], str(tmp_path / "r2"), "--data", str(data),
-              "--out", str(tmp_path / "x")])
+    assert "share the held-out split" in cli_error(
+        capsys, ["ensemble", runs[0], str(tmp_path / "r2"), "--data", str(data),
+                 "--out", str(tmp_path / "x")])

@@ -8,6 +8,7 @@ import pytest
 
 from attention_zoo import inspect
 from attention_zoo.cli import main
+from conftest import cli_error
 from attention_zoo.models import AttnCNN
 
 TINY = {"width": (8, 8, 8), "stem_width": 8}
@@ -69,8 +70,7 @@ def test_cli_predict_prints_classes_and_plots(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count(".jpg: ") == 3 and "attention maps:" in out
     assert (tmp_path / "maps.png").is_file()
-    with pytest.raises(SystemExit, match="cannot read image"):
-        main(["predict", str(path), str(path)])
+    assert "cannot read image" in cli_error(capsys, ["predict", str(path), str(path)])
 
 
 def test_demo_runs_every_shipped_model_offline(tmp_path, monkeypatch, capsys):

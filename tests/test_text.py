@@ -12,6 +12,7 @@ import pytest
 
 from attention_zoo import inspect
 from attention_zoo.cli import main
+from conftest import cli_error
 from attention_zoo.data.text import (build_vocabulary, read_vocabulary, standardize,
                                      stratified_split, text_tsv, write_vocabulary)
 from attention_zoo.models import AttnTextClassifier
@@ -241,8 +242,7 @@ def test_train_ship_and_predict_from_the_cli(tiny_tsv, tmp_path, monkeypatch, ca
     np.testing.assert_allclose(again.predict(["the film was superb"], verbose=0), p[:1],
                                rtol=1e-6)
     assert models.card("tiny_text_again")["command"] == summary["command"]
-    with pytest.raises(SystemExit, match="has no summary.json"):
-        main(["ship", str(tmp_path), "nothing"])
+    assert "has no summary.json" in cli_error(capsys, ["ship", str(tmp_path), "nothing"])
     capsys.readouterr()
     assert main(["predict", "tiny_text", "the plot was wonderful", "--top", "2",
                  "--plot", str(tmp_path / "h.html")]) == 0
@@ -257,8 +257,7 @@ def test_train_ship_and_predict_from_the_cli(tiny_tsv, tmp_path, monkeypatch, ca
     from attention_zoo import data
     held_out = data.stratified_split(data.text_tsv(tiny_tsv), 0.2)[1]
     assert evaluated["texts"] == len(held_out)
-    with pytest.raises(SystemExit, match="needs --data"):
-        main(["evaluate", "tiny_text"])
+    assert "needs --data" in cli_error(capsys, ["evaluate", "tiny_text"])
     report_path = tmp_path / "t8.tflite"
     assert main(["export", "tiny_text", "--format", "tflite", "--quantize", "int8",
                  "--data", str(tiny_tsv), "--dynamic-batch", "--out",
@@ -268,7 +267,7 @@ def test_train_ship_and_predict_from_the_cli(tiny_tsv, tmp_path, monkeypatch, ca
     assert (tmp_path / "t8.tokenizer.py").is_file()
 
 
-def test_extra_data_adds_training_texts_only(tiny_tsv, tmp_path):
+def test_extra_data_adds_training_texts_only(tiny_tsv, tmp_path, capsys):
     extra = tmp_path / "more.tsv.gz"
     held_out = stratified_split(text_tsv(tiny_tsv), 0.2)[1].texts[0]
     with gzip.open(extra, "wt") as f:
@@ -288,6 +287,6 @@ def test_extra_data_adds_training_texts_only(tiny_tsv, tmp_path):
     vocabulary = read_vocabulary(out / "vocab.txt")
     assert {"marvellous", "shoddy", "nt", "does nt"} <= set(vocabulary)
     assert "doesnt" not in vocabulary
-    with pytest.raises(ValueError, match="no such text file"):
-        main(["train", "nb_text", "--data", str(tiny_tsv), "--extra-data",
-              str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x")])
+    assert "no such text file" in cli_error(
+        capsys, ["train", "nb_text", "--data", str(tiny_tsv), "--extra-data",
+                 str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x")])

@@ -35,6 +35,44 @@ def text_splits(args: argparse.Namespace) -> tuple:
 def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+def positive_int(value: str) -> int:
+    """An argparse type: an integer > 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received "
+                                         f"{value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {number}")
+    return number
+
+
+def _number(value: str, low: float, high: float, low_open: bool, what: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    inside = (number > low if low_open else number >= low) and number < high
+    if not inside:  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"expected {what}, received {value!r}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    """An argparse type: a finite number > 0."""
+    return _number(value, 0.0, float("inf"), True, "a positive number")
+
+
+def fraction(value: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    return _number(value, 0.0, 1.0, True, "a number between 0 and 1 (exclusive)")
+
+
+def rate(value: str) -> float:
+    """An argparse type: a dropout rate in [0, 1)."""
+    return _number(value, 0.0, 1.0, False, "a rate in [0, 1)")
+
+
 def jit_argument(value: str) -> bool | str:
     lowered = value.lower()
     if lowered in ("auto",):
@@ -69,13 +107,18 @@ def load_model(name_or_path: str) -> keras.Model:
         return keras.saving.load_model(name_or_path, safe_mode=True)
     return models.load(name_or_path)
 
-def class_names(args: argparse.Namespace, classes: int) -> list[str]:
+def class_names(args: argparse.Namespace, classes: int, images: bool) -> list[str]:
+    """The model's class names: its card's, CIFAR-10's for a 10-class
+    image model without them, else ``"0"``, ``"1"``, ..."""
     from attention_zoo import models
+    from attention_zoo.data.images import CIFAR10_CLASSES
 
     if not os.path.exists(args.model):
         names = models.card(args.model).get("class_names")
         if names and len(names) == classes:
             return list(names)
+    if images and classes == 10:
+        return list(CIFAR10_CLASSES)
     return [str(i) for i in range(classes)]
 
 def per_class(data_set: ImageSet, n: int) -> ImageSet:

@@ -25,19 +25,19 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from attention_zoo.models.cards import machine, ship
     from attention_zoo.models.registry import FILE_ARGUMENTS
 
+    if args.ship:  # before the members are loaded and evaluated
+        check_ship_name(args.ship, overwrite=args.overwrite)
+    _check_summary_target(Path(args.out) / "summary.json", args.overwrite)
     runs = [Path(r) for r in args.runs]
     summaries = [_summary(run) for run in runs]
     # Older runs have no "validation": their "data" describes both splits.
     splits = {s.get("validation") or s.get("data") for s in summaries}
     if len(splits) > 1:
-        raise SystemExit(f"attention-zoo ensemble: the runs were validated on "
+        raise ValueError(f"the runs were validated on "
                          f"different data ({' | '.join(map(str, splits))}); "
                          f"members must share the held-out split")
     members = [load_model(str(run / "model.keras")) for run in runs]
-    try:
-        model = ensemble(members, name=args.ship or "ensemble")
-    except (TypeError, ValueError) as error:
-        raise SystemExit(f"attention-zoo ensemble: {error}") from None
+    model = ensemble(members, name=args.ship or "ensemble")
     val_ds, count = _validation(args, model)
     # Image runs are judged with their recipe's test-time augmentation.
     tta = summaries[0].get("recipe", {}).get("tta", False) if "val_images" in count \
@@ -82,7 +82,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     if args.ship:
-        print(f"shipped to {ship(model, args.ship, summary, files=files)}")
+        folder = ship(model, args.ship, summary, files=files, overwrite=args.overwrite)
+        print(f"shipped to {folder}")
     return 0
 
 
@@ -90,25 +91,44 @@ def cmd_ship(args: argparse.Namespace) -> int:
     """Ships a finished run's model.keras with its summary.json as the card,
     exactly what ``attention-zoo train --ship`` would have written."""
     from attention_zoo.cli.common import load_model
-    from attention_zoo.models.cards import ship
+    from attention_zoo.models.cards import check_ship_name, ship
     from attention_zoo.models.registry import FILE_ARGUMENTS
 
+    check_ship_name(args.name, overwrite=args.overwrite)
     run = Path(args.folder)
     summary = _summary(run, "ship")
     if summary.get("model") == "ensemble":
-        raise SystemExit("attention-zoo ship: this is an ensemble run; ship it "
+        raise ValueError("this is an ensemble run; ship it "
                          "with `attention-zoo ensemble ... --ship NAME`")
     files = {value: run / value for key, value in summary["config"].items()
              if key in FILE_ARGUMENTS and isinstance(value, str)}
     model = load_model(str(run / "model.keras"))
-    print(f"shipped to {ship(model, args.name, summary, files=files)}")
+    folder = ship(model, args.name, summary, files=files, overwrite=args.overwrite)
+    print(f"shipped to {folder}")
     return 0
+
+
+def _check_summary_target(path: Path, overwrite: bool) -> None:
+    """An ensemble's summary.json replaces only an ensemble's, when asked:
+    ``--out`` may be a training run's folder, whose summary is its card."""
+    if not path.exists():
+        return
+    try:
+        previous = json.loads(path.read_text()).get("model")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    if previous != "ensemble":
+        raise ValueError(f"{str(path)!r} exists and is not an ensemble's summary; "
+                         f"pass another --out")
+    if not overwrite:
+        raise ValueError(f"{str(path)!r} holds an ensemble's summary; pass "
+                         f"--overwrite to replace it or another --out")
 
 
 def _summary(run: Path, command: str = "ensemble") -> dict[str, Any]:
     for name in ("summary.json", "model.keras"):
         if not (run / name).is_file():
-            raise SystemExit(f"attention-zoo {command}: {str(run)!r} has no {name}: "
+            raise ValueError(f"{str(run)!r} has no {name}: "
                              f"pass folders of finished `attention-zoo train` runs")
     return json.loads((run / "summary.json").read_text())
 

@@ -18,19 +18,49 @@ from attention_zoo.files import write_text
 def cmd_train(args: argparse.Namespace) -> int:
     import keras
 
+    from attention_zoo import training
+    from attention_zoo.models.attn_cnn import DEFAULT_RECIPE
+
     args.started = time.perf_counter()
-    trainers = {"attn_cnn": _train_images, "attn_text": _train_text,
-                "nb_text": _train_text}
+    trainers = {"attn_cnn": (_train_images, DEFAULT_RECIPE),
+                "attn_text": (_train_text, "text"), "nb_text": (_train_text, "nb_text")}
     if args.model not in trainers:
-        raise SystemExit(f"attention-zoo train: unknown model {args.model!r}; "
+        raise ValueError(f"unknown model {args.model!r}; "
                          f"known: {', '.join(trainers)}")
+    trainer, default_recipe = trainers[args.model]
+    args.run_recipe = _recipe(args, default_recipe)
+    # What defines the run besides its recipe: a resumed run must match it.
+    args.arguments = {k: v for k, v in vars(args).items() if k not in NOT_RUN_ARGUMENTS}
+    for key in ("data", "val_data", "extra_data"):  # the same files, however named
+        value = args.arguments.get(key)
+        if value:
+            args.arguments[key] = ([_absolute(v) for v in value] if isinstance(value, list)
+                                   else _absolute(value))
+    # Checked before minutes of data loading; fit() checks again and claims it.
+    training.run_folder.check(args.out, training.run_arguments(args.run_recipe,
+                                                               args.arguments),
+                              args.run_recipe.epochs, args.overwrite)
+    if args.ship:  # refused now rather than after training
+        from attention_zoo.models.cards import check_ship_name
+
+        check_ship_name(args.ship, overwrite=args.overwrite)
     if args.strategy:
         from attention_zoo import training
 
         # MultiWorkerMirroredStrategy must exist before any TensorFlow work.
         args.strategy = training.get_strategy(args.strategy)
     keras.utils.set_random_seed(args.seed)
-    return trainers[args.model](args)
+    return trainer(args)
+
+
+#: Command-line arguments that do not change what a run trains.
+NOT_RUN_ARGUMENTS = ("run", "command", "debug", "out", "overwrite", "ship", "started",
+                     "run_recipe", "arguments", "epochs", "batch_size", "lr", "set",
+                     "recipe")
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).resolve())
 
 
 def _recipe(args: argparse.Namespace, default: str):
@@ -42,27 +72,30 @@ def _recipe(args: argparse.Namespace, default: str):
     return recipe.replace(**dict(_recipe_field(recipe, item) for item in args.set))
 
 
-#: Recipe fields that take False, True or a mode's name.
-MODE_FIELDS = ("tta", "flip")
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "none")
 
 
 def _recipe_field(recipe, item: str) -> tuple:
-    """``FIELD=VALUE`` of ``--set``, converted to the field's type."""
-    field, _, value = item.partition("=")
-    if not hasattr(recipe, field) or not value:
-        raise SystemExit(f"--set expects FIELD=VALUE with a recipe field "
-                         f"({', '.join(recipe.__dataclass_fields__)}), received {item!r}")
-    current = getattr(recipe, field)
-    if isinstance(current, bool) or field in MODE_FIELDS:
-        low = value.lower()
-        if low in ("0", "false", "no", "off", "none"):
-            return field, False
-        if low in ("1", "true", "yes", "on"):
-            return field, True
-        if field in MODE_FIELDS:  # a mode's name; the recipe checks it
-            return field, value
-        raise SystemExit(f"--set {field} expects true or false, received {value!r}")
-    return field, type(current)(value)
+    """``FIELD=VALUE`` of ``--set``, converted to the field's declared type
+    (``Recipe`` checks the value itself)."""
+    import dataclasses
+
+    field, equals, value = item.partition("=")
+    types = {f.name: f.type for f in dataclasses.fields(recipe)}
+    if field not in types or not equals or not value:
+        raise ValueError(f"--set expects FIELD=VALUE with a recipe field "
+                         f"({', '.join(types)}), received {item!r}")
+    kind, low = types[field], value.lower()
+    if "bool" in kind and low in TRUE + FALSE:
+        return field, low in TRUE
+    if kind == "bool | str":  # a mode's name (flip="alternate", tta="flip")
+        return field, value
+    converters = {"int": int, "float": float, "str": str}
+    try:
+        return field, converters[kind](value)
+    except (KeyError, ValueError):
+        want = "true or false" if kind == "bool" else f"{'an' if kind == 'int' else 'a'} {kind}"
+        raise ValueError(f"--set {field} takes {want}, received {value!r}") from None
 
 
 def _finish(args: argparse.Namespace, result, recipe, model_name: str,
@@ -104,7 +137,8 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
     write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     if args.ship:
-        folder = ship(result.model, args.ship, summary, files=files)
+        folder = ship(result.model, args.ship, summary, files=files,
+                      overwrite=args.overwrite)
         print(f"shipped to {folder}")
     return 0
 
@@ -112,14 +146,14 @@ def _finish(args: argparse.Namespace, result, recipe, model_name: str,
 def _train_images(args: argparse.Namespace) -> int:
     from attention_zoo import data, training
     from attention_zoo.models import AttnCNN
-    from attention_zoo.models.attn_cnn import DEFAULT_RECIPE, selection_proxy
+    from attention_zoo.models.attn_cnn import selection_proxy
 
     train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
     if args.train_per_class:
         train_set = per_class(train_set, args.train_per_class)
     print(f"data: {len(train_set)} training and {len(val_set)} validation images, "
           f"{len(train_set.class_names)} classes")
-    recipe = _recipe(args, DEFAULT_RECIPE)
+    recipe = args.run_recipe
     train_ds = data.pipeline(train_set, recipe.batch_size, training=True,
                              translate=recipe.translate, flip=recipe.flip,
                              cutout=recipe.cutout, seed=args.seed)
@@ -129,12 +163,14 @@ def _train_images(args: argparse.Namespace) -> int:
     result = training.fit(lambda: AttnCNN(**config), train_ds, val_ds, recipe=recipe,
                           out_dir=args.out, precision=args.precision,
                           jit_compile=args.jit_compile, train_size=len(train_set),
-                          strategy=args.strategy,
+                          strategy=args.strategy, overwrite=args.overwrite,
+                          arguments=args.arguments,
                           proxy=lambda: selection_proxy(**config))
     plain = None if result.val_accuracy_plain is None else round(result.val_accuracy_plain, 4)
     return _finish(args, result, recipe, "attn_cnn", config,
                    f"{args.data or 'keras.datasets.cifar10'}: {len(train_set)} "
-                   f"training images; validation = last {args.val_per_class} "
+                   f"training images; validation = last "
+                   f"{len(val_set) // len(val_set.class_names)} "
                    f"images of each class ({len(val_set)})", len(train_set),
                    {"val_accuracy_without_tta": plain,
                     "val_accuracy_reported": f"with {training.tta_name(recipe.tta)} TTA"
@@ -184,19 +220,26 @@ def _train_text(args: argparse.Namespace) -> int:
             source += f" ({dropped} validation texts among them left out)"
             print(f"--extra-data: left out {dropped} texts that are in the "
                   f"validation split")
-    classes = int(max(train_set.labels.max(), val_set.labels.max())) + 1
+    where = repr(args.data) if args.data else "the IMDB reviews"
+    if args.class_names:  # declared classes may lack examples
+        classes = len(args.class_names)
+        for labels in (train_set.labels, val_set.labels):
+            data.check_labels(labels, classes, where, args.class_names)
+    else:
+        classes = data.infer_num_classes(train_set.labels, where=where)
+        data.check_labels(val_set.labels, classes, where)
     print(f"data: {len(train_set)} training and {len(val_set)} validation texts, "
           f"{classes} classes")
     max_length = args.max_length or MAX_LENGTH[args.model]
     if args.model == "nb_text":
         ngrams = args.ngrams or 3
-        recipe = _recipe(args, "nb_text")
+        recipe = args.run_recipe
         config = {"num_classes": classes, "ngrams": ngrams, "max_length": max_length,
                   "split_contractions": args.split_contractions}
         builder = NBTextClassifier
     else:
         ngrams = args.ngrams
-        recipe = _recipe(args, "text")
+        recipe = args.run_recipe
         config = {"num_classes": classes, "max_length": max_length,
                   "ngrams": ngrams, "truncating": args.truncating,
                   "encoder": args.encoder,
@@ -212,7 +255,8 @@ def _train_text(args: argparse.Namespace) -> int:
     result = training.fit(lambda: builder(vocabulary=vocabulary, **config),
                           train_ds, val_ds, recipe=recipe, out_dir=args.out,
                           precision=args.precision, jit_compile=args.jit_compile,
-                          train_size=len(train_set), strategy=args.strategy)
+                          train_size=len(train_set), strategy=args.strategy,
+                          overwrite=args.overwrite, arguments=args.arguments)
     write_vocabulary(vocabulary, Path(args.out) / "vocab.txt")
     return _finish(args, result, recipe, args.model,
                    {**config, "vocabulary": "vocab.txt"},

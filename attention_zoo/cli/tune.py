@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 from attention_zoo.cli.common import per_class
 
@@ -16,12 +17,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
         missing = [v for v in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP",
                                "KERASTUNER_ORACLE_PORT") if v not in os.environ]
         if missing:
-            raise SystemExit(f"attention-zoo tune --distributed: set {missing} "
+            raise ValueError(f"set {missing} "
                              f"(KerasTuner's chief/worker variables)")
     elif "KERASTUNER_TUNER_ID" in os.environ:
-        raise SystemExit("attention-zoo tune: KerasTuner's distributed variables "
+        raise ValueError("KerasTuner's distributed variables "
                          "are set; pass --distributed to use them")
-    space = json.loads(args.space) if args.space else {}
+    _check_directory(Path(args.dir))
+    try:
+        space = json.loads(args.space) if args.space else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--space is not valid JSON ({error.msg} at character "
+                         f"{error.pos}): {args.space!r}") from None
+    if not isinstance(space, dict):
+        raise ValueError(f"--space is a JSON object such as "
+                         f"'{{\"attention\": [\"se\", \"cbam\"]}}', received {args.space!r}")
     if args.model == "attn_cnn":
         train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
         if args.subset:
@@ -42,7 +51,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         kwargs = {"vocabulary": vocabulary, "num_classes": int(rows.labels.max()) + 1,
                   "max_length": args.max_length, "space": space}
     else:
-        raise SystemExit(f"attention-zoo tune: unknown model {args.model!r}; known: "
+        raise ValueError(f"unknown model {args.model!r}; known: "
                          f"attn_cnn, attn_text")
     print(f"search: {args.tuner} over {args.model}, {len(train[1])} training and "
           f"{len(val[1])} validation examples, directory {args.dir}")
@@ -56,3 +65,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"best model: {result['best_model']}  "
               f"({json.dumps(result['best_hyperparameters'], default=str)})")
     return 0
+
+
+def _check_directory(directory: Path) -> None:
+    """A search folder is new, empty, or holds a search (KerasTuner's
+    ``<model>_<tuner>/oracle.json``): best.keras is written there."""
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"--dir {str(directory)!r} is an existing file; pass a "
+                         f"folder for the search")
+    if directory.is_dir() and any(directory.iterdir()) and not any(
+            directory.glob("*/oracle.json")):
+        raise ValueError(f"--dir {str(directory)!r} holds files and no search; pass "
+                         f"a new or empty folder, or one an earlier search used")

@@ -12,9 +12,10 @@ import gzip
 import io
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -86,11 +87,38 @@ def concatenate(sets: Sequence[TextSet]) -> TextSet:
                    np.concatenate([s.labels for s in sets]).astype("int32"))
 
 
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
 def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8",
+    """The file as text (UTF-8, with or without a byte-order mark; stray
+    bytes replaced), gunzipped where it starts with gzip's header."""
+    if _is_gzip(path):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig",
                                 errors="replace", newline="")
-    return path.open(encoding="utf-8", errors="replace", newline="")
+    if path.suffix == ".gz":
+        raise ValueError(f"{str(path)!r} is not a gzip file (it does not start with "
+                         f"gzip's header); gzip it, or drop the .gz suffix")
+    return path.open(encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _text_lines(f: io.TextIOBase, path: Path) -> Iterator[str]:
+    """The lines of ``f``; ValueError for a file that is not text (NUL
+    characters: a binary file, or UTF-16)."""
+    for number, line in enumerate(f, start=1):
+        if "\0" in line:
+            raise ValueError(f"{str(path)!r} line {number} holds NUL bytes: not a "
+                             f"UTF-8 text file (binary, or UTF-16?); expected "
+                             f"label<TAB>text rows")
+        yield line
+
+
+# What reading a damaged gzip raises: not gzip after all, a CRC or length
+# mismatch, a stream that ends early, corrupt deflate data.
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+LABEL_HINT = "labels are class indices 0, 1, ..."
 
 
 def text_tsv(path: str | os.PathLike, label_column: str = "label",
@@ -98,6 +126,16 @@ def text_tsv(path: str | os.PathLike, label_column: str = "label",
     """Reads a ``label<TAB>text`` file with a header row (``.tsv``, ``.csv``
     or either gzipped). The header names the columns; the delimiter follows
     the suffix unless given. HTML line breaks are replaced by spaces.
+
+    Returns a ``TextSet``: ``texts`` ``(n,)`` str objects, ``labels``
+    ``(n,)`` int32, each a class index ``>= 0`` (``check_labels`` and
+    ``infer_num_classes`` check them against a model's classes).
+
+    Raises ValueError naming the file for a missing file, one that is not
+    text (NUL bytes, a damaged gzip), one without the header's columns or
+    without rows, and with the line number for a row without a text or a
+    label, or with a label that is not a class index (not an integer, or
+    negative). Stray non-UTF-8 bytes are replaced, not refused.
     """
     path = Path(path)
     if not path.is_file():
@@ -105,22 +143,149 @@ def text_tsv(path: str | os.PathLike, label_column: str = "label",
     if delimiter is None:
         delimiter = "," if ".csv" in path.suffixes else "\t"
     csv.field_size_limit(1 << 24)
-    with _open_text(path) as f:
-        reader = csv.DictReader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE
-                                if delimiter == "\t" else csv.QUOTE_MINIMAL)
-        fields = reader.fieldnames or []
+    try:
+        with _open_text(path) as f:
+            return _read_rows(f, path, label_column, text_column, delimiter)
+    except _GZIP_ERRORS as error:
+        raise ValueError(f"{str(path)!r} is not a readable gzip file ({error}): "
+                         f"truncated or damaged; re-create it or download it "
+                         f"again") from None
+    except OSError as error:  # the gzip's own checks, unreadable files
+        raise ValueError(f"cannot read {str(path)!r}: "
+                         f"{getattr(error, 'strerror', None) or error}") from None
+
+
+def _read_rows(f: io.TextIOBase, path: Path, label_column: str, text_column: str,
+               delimiter: str) -> TextSet:
+    reader = csv.DictReader(_text_lines(f, path), delimiter=delimiter,
+                            quoting=csv.QUOTE_NONE if delimiter == "\t"
+                            else csv.QUOTE_MINIMAL)
+    name = repr(str(path))
+    try:
+        fields = reader.fieldnames
+        if not fields:
+            raise ValueError(f"{name} holds no rows: the file is empty (expected a "
+                             f"header naming columns {label_column!r} and "
+                             f"{text_column!r}, then one row per text)")
         if label_column not in fields or text_column not in fields:
-            raise ValueError(f"{str(path)!r} needs a header with columns "
+            raise ValueError(f"{name} needs a header with columns "
                              f"{label_column!r} and {text_column!r}, found {fields}")
         texts, labels = [], []
-        for line, row in enumerate(reader, start=2):
-            try:
-                labels.append(int(row[label_column]))
-            except (TypeError, ValueError):
-                raise ValueError(f"{str(path)!r} line {line}: label must be an "
-                                 f"integer, found {row[label_column]!r}") from None
-            texts.append(re.sub(HTML_BREAK, " ", row[text_column] or ""))
+        for row in reader:
+            line = reader.line_num
+            label, text = row[label_column], row[text_column]
+            if label is None or text is None:
+                missing = text_column if text is None else label_column
+                raise ValueError(
+                    f"{name} line {line}: no {missing!r} column (the row has "
+                    f"{sum(v is not None for v in row.values())} of the header's "
+                    f"{len(fields)} fields; separate them with "
+                    f"{'a tab' if delimiter == chr(9) else repr(delimiter)})")
+            labels.append(_label(label, name, line, label_column))
+            texts.append(re.sub(HTML_BREAK, " ", text))
+    except csv.Error as error:
+        raise ValueError(f"{name} line {reader.line_num}: not readable as "
+                         f"{'TSV' if delimiter == chr(9) else 'CSV'} ({error})") from None
+    if not labels:
+        raise ValueError(f"{name} holds no rows below its header {fields}")
     return TextSet(np.array(texts, dtype=object), np.array(labels, dtype="int32"))
+
+
+def _label(value: str, name: str, line: int, column: str) -> int:
+    if not value.strip():
+        raise ValueError(f"{name} line {line}: the {column!r} column is empty; "
+                         f"{LABEL_HINT}")
+    try:
+        label = int(value)
+    except ValueError:
+        raise ValueError(f"{name} line {line}: label must be an integer "
+                         f"({LABEL_HINT}), found {value!r}") from None
+    if label < 0:
+        raise ValueError(f"{name} line {line}: {LABEL_HINT}, found {label}")
+    if label >= 2 ** 31:
+        raise ValueError(f"{name} line {line}: {LABEL_HINT}, found {label} "
+                         f"(too large)")
+    return label
+
+
+def _label_counts(labels: np.ndarray) -> dict[int, int]:
+    values, counts = np.unique(labels, return_counts=True)
+    return {int(v): int(n) for v, n in zip(values, counts)}
+
+
+def _as_labels(labels: object, where: str) -> np.ndarray:
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        array = array.reshape(-1) if array.ndim == 2 and array.shape[-1] == 1 else array
+    if array.ndim != 1:
+        raise ValueError(f"{where}: labels must be a list of class indices, "
+                         f"received shape {array.shape}")
+    if array.size and not (np.issubdtype(array.dtype, np.integer)
+                           or (np.issubdtype(array.dtype, np.floating)
+                               and np.all(np.mod(array, 1) == 0))):
+        raise ValueError(f"{where}: labels must be integer class indices "
+                         f"(0, 1, ...), received {array.dtype} values such as "
+                         f"{array[:3].tolist()}")
+    return array.astype(np.int64)
+
+
+def check_labels(labels: object, num_classes: int, where: str,
+                 class_names: Sequence[str] | None = None) -> np.ndarray:
+    """Checks that ``labels`` (``(n,)`` class indices) are in
+    ``[0, num_classes)`` for a model of ``num_classes`` classes; returns
+    them as int32.
+
+    ``where`` names the data in the message (e.g. ``"'dev.tsv'"``);
+    ``class_names`` are listed in it. Raises ValueError naming each label
+    out of range with its row count, most frequent first.
+    """
+    array = _as_labels(labels, where)
+    outside = (array < 0) | (array >= num_classes)
+    if outside.any():
+        counts = sorted(_label_counts(array[outside]).items(),
+                        key=lambda item: (-item[1], item[0]))
+        shown = [f"{v} ({n} row{'' if n == 1 else 's'})" for v, n in counts[:5]]
+        if len(counts) > 5:
+            shown.append(f"{len(counts) - 5} more labels")
+        found = " and ".join(", ".join(shown).rsplit(", ", 1))
+        names = f" ({', '.join(class_names)})" if class_names else ""
+        raise ValueError(f"{where}: labels must be in [0, {num_classes}) for this "
+                         f"model's {num_classes} classes{names}; found {found}")
+    return array.astype("int32")
+
+
+def infer_num_classes(*label_arrays: object, where: str) -> int:
+    """The number of classes of training labels: they must be class indices
+    ``0 .. K-1`` with every class present; returns K (at least 2).
+
+    ``label_arrays``: every training set's labels (``(n,)`` each: the
+    training file, extra data); check validation labels against K with
+    ``check_labels``. ``where`` names the data in messages. Raises
+    ValueError for no labels, a negative label, a single class, or a gap
+    (e.g. labels {0, 1, 7}), listing the labels found.
+    """
+    arrays = [_as_labels(a, where) for a in label_arrays]
+    array = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+    if array.size == 0:
+        raise ValueError(f"{where}: no labels to count classes from")
+    found = sorted(_label_counts(array))
+    shown = ", ".join(map(str, found[:20])) + (", ..." if len(found) > 20 else "")
+    if found[0] < 0:
+        raise ValueError(f"{where}: {LABEL_HINT}, found {found[0]} (labels found: "
+                         f"{shown})")
+    classes = found[-1] + 1
+    if len(found) != classes:
+        missing = sorted(set(range(classes)) - set(found))
+        gaps = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        raise ValueError(
+            f"{where}: labels must be class indices 0..K-1 with every class "
+            f"present; found labels {shown}, without {gaps}; renumber them "
+            f"0..{len(found) - 1}, or pass --class-names to declare all "
+            f"{classes} classes")
+    if classes < 2:
+        raise ValueError(f"{where}: every label is 0, one class; a classifier "
+                         f"needs labels of at least 2 classes (0 and 1)")
+    return classes
 
 
 def imdb(path: str | os.PathLike | None = None, val_fraction: float = 0.1,

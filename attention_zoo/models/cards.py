@@ -6,12 +6,13 @@ import json
 import os
 import platform
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from attention_zoo.files import write_text
+from attention_zoo.files import umask, write_text
 from attention_zoo.models.registry import CARD_FILE, WEIGHTS_FILE, weights_root
 from attention_zoo.training import save_atomically
 
@@ -24,39 +25,76 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}")
 
 
+def check_ship_name(name: str, root: str | os.PathLike | None = None,
+                    overwrite: bool = False) -> Path:
+    """The folder ``<root>/<name>`` a model may ship to; ``ValueError`` for a
+    name that is empty, hidden, or a path (separators, ``..``), and for a
+    shipped name that exists unless ``overwrite``, or a folder there that is
+    not a shipped model."""
+    if not isinstance(name, str):
+        raise TypeError(f"a shipped model's name is a str, received "
+                        f"{type(name).__name__}")
+    if (not name or name.startswith(".") or name != Path(name).name
+            or "/" in name or "\\" in name or not name.isprintable()):
+        raise ValueError(f"a shipped model's name is a plain folder name such as "
+                         f"'attn_cnn_mine' (no path separators, '..' or leading "
+                         f"'.'), received {name!r}")
+    folder = (Path(root) if root is not None else weights_root()) / name
+    if folder.exists() or folder.is_symlink():
+        if not (folder / CARD_FILE).is_file():
+            raise ValueError(f"{str(folder)!r} exists and is not a shipped model "
+                             f"(no {CARD_FILE}); pick another name")
+        if not overwrite:
+            raise ValueError(f"a model is already shipped as {name!r} ({folder}); "
+                             f"pass --overwrite / overwrite=True to replace it")
+    return folder
+
+
 def ship(model: keras.Model, name: str, card: dict[str, Any],
          root: str | os.PathLike | None = None,
-         files: dict[str, str | os.PathLike] | None = None) -> Path:
+         files: dict[str, str | os.PathLike] | None = None,
+         overwrite: bool = False) -> Path:
     """Writes ``model``'s weights and ``card`` (which must name the builder in
     ``"model"`` and its arguments in ``"config"``) to ``<root>/<name>/``, with
     ``files`` (name in the folder -> source path) copied beside them.
+    ``overwrite`` replaces a model shipped under that name
+    (``check_ship_name`` says what else is refused).
 
-    The folder is written under a temporary name and then swapped in whole,
-    so a re-shipped model keeps no file of the one it replaces (a vocabulary
-    the new card no longer names) and an interrupted ship leaves the old
-    model as it was."""
+    The folder is written under a fresh hidden temporary name and then
+    swapped in whole, so a re-shipped model keeps no file of the one it
+    replaces (a vocabulary the new card no longer names), an interrupted
+    ship leaves the old model as it was, and ``pretrained()`` never lists
+    the temporary folder."""
     for key in ("model", "config"):
         if key not in card:
             raise ValueError(f"a model card needs {key!r}, received keys "
                              f"{sorted(card)}")
-    root = Path(root) if root is not None else weights_root()
-    folder, tmp, old = root / name, root / f".{name}.tmp", root / f".{name}.old"
-    for leftover in (tmp, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    # A new functional model over the same layers has no optimizer, so the
-    # file holds the weights without momentum and EMA slots.
-    bare = keras.Model(model.inputs, model.outputs, name=model.name)
-    save_atomically(bare, tmp / WEIGHTS_FILE)
-    for target, source in (files or {}).items():
-        write_text(tmp / target, Path(source).read_text(encoding="utf-8"))
-    card = {"name": name, **card}
-    write_text(tmp / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
-    write_text(tmp / "README.md", markdown(card))
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    folder = check_ship_name(name, root, overwrite)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        # A new functional model over the same layers has no optimizer, so
+        # the file holds the weights without momentum and EMA slots.
+        bare = keras.Model(model.inputs, model.outputs, name=model.name)
+        save_atomically(bare, tmp / WEIGHTS_FILE)
+        for target, source in (files or {}).items():
+            write_text(tmp / target, Path(source).read_text(encoding="utf-8"))
+        card = {"name": name, **card}
+        write_text(tmp / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
+        write_text(tmp / "README.md", markdown(card))
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp's folder is private
+        if folder.exists():
+            # Moved aside under a fresh name of ours, then removed: only
+            # the shipped model check_ship_name allowed is ever deleted.
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old",
+                                        dir=folder.parent))
+            os.replace(folder, old / name)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

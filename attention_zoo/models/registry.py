@@ -51,8 +51,9 @@ def pretrained() -> list[str]:
     root = weights_root()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / CARD_FILE).is_file()
-                  and (p / WEIGHTS_FILE).is_file())
+    # Hidden folders are ship()'s temporary ones, never a shipped model.
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".")
+                  and (p / CARD_FILE).is_file() and (p / WEIGHTS_FILE).is_file())
 
 
 def card(name: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from attention_zoo.training.policy import (PRECISIONS, choose_jit, choose_precis
 from attention_zoo.training.optimizers import SGD, AdamW, MuonSGD, make_optimizer
 from attention_zoo.training.recipes import (RECIPES, OneCycle, Recipe,
                                             SparseSmoothedCrossentropy, get_recipe)
+from attention_zoo.training import run_folder
 from attention_zoo.training.selection import HardExampleTrainer
 
 __all__ = ["fit", "evaluate", "predict", "predict_views", "view_accuracies", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
@@ -58,7 +59,8 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         precision: str = "auto", jit_compile: bool | str = "auto",
         train_size: int | None = None, verbose: int | str = "auto",
         strategy: Any = None, log: Callable[[str], None] = print,
-        proxy: Callable[[], keras.Model] | None = None) -> FitResult:
+        proxy: Callable[[], keras.Model] | None = None, overwrite: bool = False,
+        arguments: dict[str, Any] | None = None) -> FitResult:
     """Trains a model with a recipe.
 
     Args:
@@ -88,6 +90,13 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             examples when ``recipe.select < 1`` (``HardExampleTrainer``);
             it trains with the model under the same optimizer, and the
             returned and saved model is the trained model alone.
+        overwrite: start over in an ``out_dir`` that holds a run (finished
+            or not), removing only the files training writes there.
+        arguments: what else defines the run (the command's arguments), kept
+            in ``out_dir/run.json`` with the recipe: resuming with other
+            values is refused (``training.run_folder``), as is writing into a
+            folder that is not a run folder or re-running a finished run
+            without a larger ``recipe.epochs``.
     """
     recipe = get_recipe(recipe)
     if recipe.select < 1 and proxy is None:
@@ -127,6 +136,11 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
     callbacks: list[keras.callbacks.Callback] = [Throughput(train_size)]
     if recipe.lookahead:
         callbacks.append(Lookahead(recipe.lookahead))
+    if out is not None and is_chief(strategy):
+        state = run_folder.claim(out, run_arguments(recipe, arguments), recipe.epochs,
+                                 overwrite)
+        if state == "continue":
+            log(f"continuing the finished run in {out}: {recipe.epochs} epochs")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         # The backup goes last: once it says an epoch is done, that epoch's
@@ -135,10 +149,12 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
             keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
             keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
             AtomicCheckpoint(out / "last.keras"),
+            # Kept after the last epoch, so a larger epochs continues the run.
             keras.callbacks.BackupAndRestore(str(out / "backup"),
-                                             double_checkpoint=True),
+                                             double_checkpoint=True,
+                                             delete_checkpoint=False),
         ]
-        initial = _finished_epochs(out)
+        initial = run_folder.finished_epochs(out)
         if initial:
             log(f"resuming from {out / 'backup'}: {initial} of {recipe.epochs} "
                 f"epochs already done")
@@ -235,14 +251,12 @@ def _adapt_to_data(model: keras.Model, train: Any, log: Callable[[str], None],
         log(f"adapted {', '.join(names)} to the training set's n-gram counts")
 
 
-def _finished_epochs(out: Path) -> int:
-    meta = out / "backup" / "training_metadata.json"
-    if not meta.is_file():
-        return 0
-    try:
-        return int(json.loads(meta.read_text())["epoch"])  # epochs completed
-    except (ValueError, KeyError, json.JSONDecodeError):
-        return 0
+def run_arguments(recipe: Recipe, arguments: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """What defines a run for ``run_folder``: ``arguments`` and each recipe
+    field as ``recipe.<field>``."""
+    fields = {f"recipe.{k}": v for k, v in dataclasses.asdict(recipe).items()}
+    return {**(arguments or {}), **fields}
 
 
 # --------------------------------------------------------------- evaluate --

@@ -70,6 +70,25 @@ class Recipe:
     select: float = 1.0
 
     def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            _check_type(field.name, getattr(self, field.name), field.type)
+        for name in ("epochs", "batch_size", "muon_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive int, received "
+                                 f"{getattr(self, name)!r}")
+        for name in ("learning_rate", "muon_learning_rate"):
+            value = getattr(self, name)
+            if not 0.0 < value < float("inf"):
+                raise ValueError(f"{name} must be a positive number, received {value!r}")
+        for name in ("warmup", "momentum", "ema_momentum", "label_smoothing",
+                     "muon_momentum"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), received "
+                                 f"{getattr(self, name)!r}")
+        for name in ("weight_decay", "lr_start", "lr_end", "ema_power", "lookahead",
+                     "norm_bias_lr_scale", "translate", "cutout"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"{name} must be >= 0, received {getattr(self, name)!r}")
         check_flip(self.flip)
         if not 0.0 < self.select <= 1.0:
             raise ValueError(f"select must be in (0, 1], received {self.select!r}")
@@ -87,6 +106,21 @@ class Recipe:
             raise ValueError(f"unknown recipe fields {sorted(unknown)}; known: "
                              f"{[f.name for f in dataclasses.fields(self)]}")
         return dataclasses.replace(self, **changes)
+
+
+#: What each annotation of ``Recipe`` admits (``--set`` converts to these).
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+    "bool | str": (bool, str)}
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    allowed = FIELD_TYPES[annotation]
+    if isinstance(value, bool) and bool not in allowed:  # bool is an int
+        allowed = ()
+    if not isinstance(value, allowed):
+        raise TypeError(f"recipe field {name} takes {annotation}, received "
+                        f"{value!r} ({type(value).__name__})")
 
 
 #: airbench94's optimizer settings at batch 512 in Keras terms (the default
