@@ -20,15 +20,20 @@ def attention_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def attention_maps(model: keras.Model, images: Any) -> dict[str, Any]:
-    """Runs ``images`` through ``model`` and returns, per attention layer name,
+    """Runs ``images`` ``(N, H, W, C)`` (the model's input shape; refused
+    with a ValueError otherwise, as are NaN pixels and an empty batch)
+    through ``model`` and returns, per attention layer name,
     the maps that layer computed (arrays, or dicts of arrays for CBAM and
     coordinate attention), as ``layer(x, return_attention_scores=True)``
     returns them.
     """
+    from attention_zoo.data.images import check_image_batch
+
     found = attention_layers(model)
     if not found:
         raise ValueError(f"model {model.name!r} has no feature-map attention "
                          f"layers")
+    images = check_image_batch(images, tuple(model.inputs[0].shape[1:]))
     # Fetch each layer's input, then call the layer eagerly on it: eager calls
     # add no nodes to the model's graph.
     probe = keras.Model(model.inputs, [layer.input for layer in found])
@@ -72,7 +77,9 @@ def plot_attention(model: keras.Model, images: Any, path: str | os.PathLike,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    images = np.asarray(images)
+    from attention_zoo.data.images import check_image_batch
+
+    images = check_image_batch(images, tuple(model.inputs[0].shape[1:]))
     maps = attention_maps(model, images)
     spatial = {name: spatial_map(m, images.shape[1:3]) for name, m in maps.items()}
     spatial = {name: m for name, m in spatial.items() if m is not None}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +48,11 @@ def _onnx_predict(path: Path, feed: dict) -> tuple:
     return p, _latency_ms(lambda: run(_chunks(feed, 1)[0]))
 
 
+def _progress(line: str) -> None:
+    """export's progress lines go to stderr: stdout is the Markdown table."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
           representative=None) -> list[dict]:
     """Rows for one shipped model; ``ids_fn`` turns texts into the
@@ -70,7 +76,7 @@ def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
                                                "representative_data": representative})]:
             path = Path(tmp) / f"{label.split()[-1]}.tflite"
             started = time.perf_counter()
-            report = export.export(model, path, batch_size=None, **kwargs)
+            report = export.export(model, path, batch_size=None, log=_progress, **kwargs)
             seconds = time.perf_counter() - started
             p, latency = _tflite_predict(path, mobile_x, 250)
             rows.append({"format": label, "accuracy": float(np.mean(p.argmax(-1) == y)),
@@ -79,7 +85,8 @@ def bench(name: str, model, x: np.ndarray, y: np.ndarray, ids_fn=None,
                          "export_seconds": seconds, "float_ops": report["ops"]["float_ops"]})
         path = Path(tmp) / "model.onnx"
         started = time.perf_counter()
-        report = export.export(model, path, format="onnx", batch_size=None)
+        report = export.export(model, path, format="onnx", batch_size=None,
+                               log=_progress)
         seconds = time.perf_counter() - started
         p, latency = _onnx_predict(path, mobile_x)
         rows.append({"format": "ONNX Runtime", "accuracy": float(np.mean(p.argmax(-1) == y)),

@@ -139,7 +139,7 @@ def test_ensemble_saves_loads_and_ships(tmp_path, monkeypatch):
     # Re-shipped as a single model: the folder keeps no member vocabulary.
     ship(word_model(0), "tiny_ensemble", {"model": "attn_text", "config": configs[0]
                                           | {"vocabulary": "vocab.txt"}},
-         root=tmp_path / "zoo", files={"vocab.txt": tmp_path / "v0.txt"})
+         root=tmp_path / "zoo", files={"vocab.txt": tmp_path / "v0.txt"}, overwrite=True)
     assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["tiny_ensemble"]
     assert sorted(p.name for p in (tmp_path / "zoo" / "tiny_ensemble").iterdir()) == [
         "README.md", "card.json", "model.weights.h5", "vocab.txt"]

@@ -226,6 +226,70 @@ def test_keras_file_round_trip_safe_mode(case, tmp_path):
     assert isinstance(loaded.layers[-1], type(layer))
 
 
+# --------------------------------------------------------------- symbolic --
+
+#: Cases whose functional model with nested ``[output, maps]`` outputs also
+#: goes through a .keras file: dict maps, heads, a pooled block. (Every case
+#: saves its flattened outputs in test_keras_file_round_trip_safe_mode.)
+NESTED_ROUND_TRIP = ("cbam", "coordinate", "mha_gqa", "attention_pooling")
+
+
+def specs(result, unbatched: bool = False):
+    """``(shape, dtype)`` of every tensor of a call's result, in its structure
+    (a tuple, a dict of maps, ...); ``unbatched`` writes the batch as None."""
+    def spec(t):
+        shape = tuple(t.shape)
+        if unbatched:
+            shape = (None, *shape[1:])
+        return shape, keras.backend.standardize_dtype(t.dtype)
+
+    return keras.tree.map_structure(spec, result)
+
+
+def with_maps(case: Case, layer, inputs):
+    """The layer's result with maps where it has them, else the output alone."""
+    kwargs = {"return_attention_scores": True} if case.maps else {}
+    return layer(*inputs, **case.call_kwargs, **kwargs)
+
+
+@by_case
+def test_symbolic_call_matches_eager(case, tmp_path):
+    """On ``keras.Input`` a layer returns what it returns eagerly (output, or
+    ``(output, maps)`` with float32 maps, dicts included), and a functional
+    model exposing the maps predicts the eager values."""
+    layer = built(case)
+    arrays = case.inputs(seed=10)
+    eager = with_maps(case, layer, arrays)
+    symbolic_inputs = [keras.Input(shape) for shape in case.shapes]
+    symbolic = with_maps(case, layer, symbolic_inputs)
+    # Same structure and dtypes; same shapes, batch aside: every other
+    # dimension is static here, so the symbolic shapes must know them.
+    assert specs(symbolic) == specs(eager, unbatched=True)
+    output = keras.tree.flatten(symbolic)[0]
+    if case.maps:
+        assert isinstance(symbolic, tuple) and len(symbolic) == 2
+        for m in keras.tree.flatten(symbolic[1]):
+            assert keras.backend.standardize_dtype(m.dtype) == "float32"
+    # compute_output_shape, for callers that ask it directly, agrees.
+    assert tuple(layer.compute_output_shape(
+        *[tuple(x.shape) for x in symbolic_inputs])) == tuple(output.shape)
+
+    outputs = list(symbolic) if case.maps else symbolic
+    model = keras.Model(symbolic_inputs, outputs)
+    want = list(eager) if case.maps else eager
+    predicted = model.predict(arrays, verbose=0)
+    assert specs(predicted) == specs(want)
+    assert_tree_close(predicted, want, 1e-5)
+    if case.id in NESTED_ROUND_TRIP:
+        path = tmp_path / "model.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+        after = loaded.predict(arrays, verbose=0)
+        assert specs(after) == specs(predicted)
+        for a, b in zip(keras.tree.flatten(after), keras.tree.flatten(predicted)):
+            np.testing.assert_array_equal(a, b)
+
+
 # -------------------------------------------------------- mixed precision --
 
 @by_case
@@ -240,6 +304,10 @@ def test_dtype_policy(case, policy):
     for m in ([] if maps is None else keras.tree.flatten(maps)):
         assert keras.backend.standardize_dtype(m.dtype) == "float32"
         assert np.all(np.isfinite(np.asarray(m)))
+    # On keras.Input too: output in the compute dtype, maps in float32.
+    symbolic = with_maps(case, layer, [keras.Input(s) for s in case.shapes])
+    assert specs(symbolic) == specs(with_maps(case, layer, case.inputs()),
+                                    unbatched=True)
     # Same weights, unit-scale inputs: the policy computes the same function.
     reference_layer = built(case)
     reference_layer.set_weights(layer.get_weights())
@@ -309,6 +377,7 @@ def _expect_clear_error(layer, inputs, received_shape, **kwargs):
     assert "expects" in message
     assert "received" in message
     assert str(tuple(received_shape)).replace(",)", ")") in message, message
+    return message
 
 
 @by_case
@@ -320,9 +389,13 @@ def test_bad_input_is_a_clear_value_error(case):
     _expect_clear_error(case.make(), wrong_rank, wrong_rank[0].shape)
     layer = built(case)
     _expect_clear_error(layer, wrong_rank, wrong_rank[0].shape)
-    # A width that does not match the built weights.
+    # A width that does not match the built weights, eagerly and on
+    # keras.Input (where the call is traced, and Keras would reword the error).
     wider = [np.concatenate([first, first[..., :1]], -1)] + inputs[1:]
     _expect_clear_error(layer, wider, wider[0].shape)
+    symbolic = [keras.Input(x.shape[1:]) for x in wider]
+    message = _expect_clear_error(layer, symbolic, symbolic[0].shape)
+    assert "Could not automatically infer" not in message
     # Integers where floats are expected.
     ints = [keras.ops.convert_to_tensor(first.astype("int32"))] + inputs[1:]
     _expect_clear_error(layer, ints, first.shape)

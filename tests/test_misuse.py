@@ -38,9 +38,16 @@ def _good_rows(n: int = 48) -> list[tuple[int, str]]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A user's folder: data files good and bad, a finished training run,
-    a shipped model and files of their own."""
+    a shipped model (``zoo/tiny``) and files of their own."""
     root = tmp_path_factory.mktemp("world")
-    os.environ["ATTENTION_ZOO_CACHE"] = str(root / ".cache")
+    with pytest.MonkeyPatch.context() as patch:  # restored for the next module
+        patch.setenv("ATTENTION_ZOO_CACHE", str(root / ".cache"))
+        patch.setenv("ATTENTION_ZOO_WEIGHTS", str(root / "zoo"))
+        _make_world(root)
+    return root
+
+
+def _make_world(root: Path) -> None:
     (root / "good.tsv").write_text(_rows(_good_rows()))
     (root / "labels_out.tsv").write_text(_rows(_good_rows(8) + [(7, "odd"), (-1, "neg")]))
     (root / "gap.tsv").write_text(_rows(_good_rows(8) + [(7, "odd one")]))
@@ -68,11 +75,8 @@ def world(tmp_path_factory):
     (root / "a_file.txt").write_text("a user's file\n")
     from attention_zoo.models import AttnCNN
     AttnCNN(width=(8, 8, 8), stem_width=8).save(root / "cnn.keras")
-    zoo = root / "zoo"
-    os.environ["ATTENTION_ZOO_WEIGHTS"] = str(zoo)
     assert main(["train", "attn_text", "--data", str(root / "good.tsv"),
                  "--out", str(root / "run"), *TEXT_RUN, "--ship", "tiny"]) == 0
-    return root
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
@@ -181,8 +185,12 @@ CLI_CASES = [
                                   "int8", "--out", "q.tflite"], ["--data"]),
     ("export_into_a_missing_folder", ["export", "tiny", "--format", "tflite", "--out",
                                       "nowhere/m.tflite"], ["nowhere"]),
+    ("predict_plot_over_a_file", ["predict", "tiny", "fine", "--plot", "a_file.txt"],
+     ["a_file.txt", "--overwrite"]),
     ("tune_space_not_json", ["tune", "attn_text", "--data", "good.tsv", "--dir", "t",
                              "--space", "{attention: se"], ["--space", "JSON"]),
+    ("tune_dir_of_a_users_files", ["tune", "attn_text", "--data", "good.tsv", "--dir",
+                                   "mine"], ["mine", "notes.txt", "not a search"]),
     ("tune_dir_is_a_file", ["tune", "attn_text", "--data", "good.tsv", "--dir",
                             "a_file.txt"], ["a_file.txt"]),
 ]
@@ -220,7 +228,7 @@ def test_debug_shows_the_traceback(user):
 def test_a_bug_is_one_line_with_status_1(user, capsys, monkeypatch):
     from attention_zoo.cli import use
 
-    def broken(args):
+    def broken(args, model):
         raise KeyError("bug")
 
     monkeypatch.setattr(use, "_predict_text", broken)
@@ -262,10 +270,22 @@ def _api_cases():
          ValueError, ["(32, 32, 3)"]),
         ("images_nan", lambda w: data.check_image_batch(nan, (32, 32, 3)), ValueError,
          ["NaN"]),
+        ("attention_maps_channels_first",
+         lambda w: _maps(w, np.zeros((1, 3, 32, 32), "float32")), ValueError,
+         ["channels-first", "transpose"]),
+        ("attention_maps_nan", lambda w: _maps(w, nan), ValueError, ["NaN"]),
         ("text_labels_outside",
          lambda w: data.check_labels(np.array([0, 1, 7]), 2, "x.tsv"), ValueError,
          ["7"]),
     ]
+
+
+def _maps(world, images):
+    import keras
+
+    from attention_zoo import inspect
+    model = keras.saving.load_model(world / "cnn.keras", safe_mode=True)
+    return inspect.attention_maps(model, images)
 
 
 def _unwritable(world, run_folder):
@@ -290,6 +310,25 @@ def test_api_misuse_raises_a_clear_error(user, call, error, words):
 
 def test_there_are_at_least_forty_misuse_cases():
     assert len(CLI_CASES) + len(API_CASES) >= 40
+
+
+# ------------------------------------------------------- small folders --
+
+def test_evaluate_reads_all_of_a_small_folder_and_train_picks_a_holdout(user, capsys,
+                                                                        tmp_path):
+    capsys.readouterr()
+    assert main(["evaluate", "cnn.keras", "--data", "images"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 30  # 3 of each class
+    assert main(["evaluate", "cnn.keras", "--data", "images",
+                 "--val-per-class", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 10
+    out = tmp_path / "cnn_run"
+    assert main(["train", "attn_cnn", "--data", "tiny.zip", "--out", str(out),
+                 "--recipe", "cifar10", "--epochs", "1", "--batch-size", "10",
+                 "--width", "8", "8", "8", "--stem-width", "8", "--precision",
+                 "float32", "--jit-compile", "off"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "validation = last 1 images of each class (10)" in summary["data"]
 
 
 # --------------------------------------------------------------- kills --
@@ -337,14 +376,14 @@ def test_train_killed_while_continuing_keeps_the_finished_run(world, tmp_path):
     kept = {name: (run / name).read_bytes() for name in ("model.keras", "summary.json")}
     command = [sys.executable, "-m", "attention_zoo", "train", "attn_text", "--data",
                str(world / "good.tsv"), "--out", str(run), *TEXT_RUN[:2],
-               "--epochs", "40", *TEXT_RUN[4:]]
+               "--epochs", "12", *TEXT_RUN[4:]]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     meta = run / "backup" / "training_metadata.json"
     kill_when(process, lambda: meta.is_file() and json.loads(
-        meta.read_text() or "{}").get("epoch", 0) >= 3, "training")
+        meta.read_text() or "{}").get("epoch", 0) >= 2, "training")
     for name, content in kept.items():
         assert (run / name).read_bytes() == content
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
-    assert json.loads((run / "summary.json").read_text())["epochs"] == 40
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 12

@@ -1,5 +1,6 @@
 """The README says what the code and the committed benchmark output say."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -28,3 +29,16 @@ def test_layer_table_matches_committed_catalog_output():
             names = re.findall(r"`([a-z_]+)`", line.split("|")[1])
             params = line.split("|")[-2].strip().split()[0]
             assert rows[names[0]] == params, (names, params)
+
+
+def test_quick_start_runs():
+    """The first example of the README runs as written: on ``keras.Input``,
+    with the maps it documents."""
+    section = README.split("## Quick start", 1)[1]
+    code = re.search(r"```python\n(.*?)\n```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md (Quick start)", "exec"), namespace)
+    claim = re.search(r"# maps == (\{.*\})", code)
+    if claim:
+        documented = ast.literal_eval(claim.group(1).replace("batch", "None"))
+        assert {k: tuple(v.shape) for k, v in namespace["maps"].items()} == documented

@@ -4,6 +4,7 @@ tf.distribute training (Mirrored, MultiWorkerMirrored on loopback)."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import socket
 import subprocess
@@ -144,6 +145,10 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tiny_zip, tmp_p
     assert len(_completed(directory)) == trials
     for trial in finished_before:
         assert len(executions[trial]) == 1  # not run again
+    # Progress while it works: each trial's start and end, with the time.
+    assert re.search(r"\[0:\d\d:\d\d\] trial \w+ of 3 started, 1 epochs: .*attention=",
+                     run.stdout), run.stdout[-2000:]
+    assert re.search(r"trial \w+ ended: val_accuracy \d\.\d{4}", run.stdout)
     # The finished search prints its results table and saves the best model.
     assert "| trial | attention |" in run.stdout and "val_accuracy" in run.stdout
     assert "best model:" in run.stdout

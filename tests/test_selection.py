@@ -146,20 +146,21 @@ def test_fit_refuses_selection_under_multiworker_before_writing(tiny_zip, tmp_pa
 
 @pytest.mark.parametrize("precision, jit", [("float32", False), ("mixed_bfloat16", True)])
 def test_fit_with_selection_returns_and_saves_the_net_alone(tiny_zip, tmp_path, precision, jit):
+    run = tmp_path / "run"  # a new run folder
     train, val = data.cifar10(tiny_zip, val_per_class=2)
     recipe = training.get_recipe("cifar10", epochs=2, batch_size=16, select=0.5)
     result = training.fit(lambda: AttnCNN(**TINY), data.pipeline(train, 16, training=True),
-                          data.pipeline(val, 16), recipe=recipe, out_dir=tmp_path,
+                          data.pipeline(val, 16), recipe=recipe, out_dir=run,
                           verbose=0, proxy=lambda: AttnCNN(**{**TINY, **PROXY}),
                           precision=precision, jit_compile=jit)
     assert result.model.name == "attn_cnn" and result.jit_compile is jit
     assert result.model.dtype_policy.name == precision
     assert np.all(np.isfinite(result.history["loss"]))
-    saved = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    saved = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert not isinstance(saved, HardExampleTrainer)
     assert saved.count_params() == result.model.count_params()
     # The per-epoch checkpoint holds both models, for a look at the proxy.
-    last = keras.saving.load_model(tmp_path / "last.keras", safe_mode=True)
+    last = keras.saving.load_model(run / "last.keras", safe_mode=True)
     assert isinstance(last, HardExampleTrainer)
     assert last.proxy.name == "attn_cnn_proxy"
 

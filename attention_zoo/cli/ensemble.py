@@ -22,7 +22,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from attention_zoo import __version__, training
     from attention_zoo.cli.common import load_model
     from attention_zoo.models import ensemble
-    from attention_zoo.models.cards import machine, ship
+    from attention_zoo.models.cards import check_ship_name, machine, ship
     from attention_zoo.models.registry import FILE_ARGUMENTS
 
     if args.ship:  # before the members are loaded and evaluated

@@ -68,12 +68,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _check_directory(directory: Path) -> None:
-    """A search folder is new, empty, or holds a search (KerasTuner's
-    ``<model>_<tuner>/oracle.json``): best.keras is written there."""
+    """A search folder holds nothing but searches (KerasTuner's
+    ``<model>_<tuner>`` folders) and ``best.keras``, which is written there."""
+    from attention_zoo.tuning import HYPERMODELS, TUNERS
+
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"--dir {str(directory)!r} is an existing file; pass a "
                          f"folder for the search")
-    if directory.is_dir() and any(directory.iterdir()) and not any(
-            directory.glob("*/oracle.json")):
-        raise ValueError(f"--dir {str(directory)!r} holds files and no search; pass "
-                         f"a new or empty folder, or one an earlier search used")
+    ours = {f"{m}_{t}" for m in HYPERMODELS for t in TUNERS} | {"best.keras"}
+    others = sorted(p.name for p in directory.iterdir()
+                    if p.name not in ours) if directory.is_dir() else []
+    if others:
+        raise ValueError(f"--dir {str(directory)!r} holds files that are not a "
+                         f"search ({', '.join(others[:3])}); pass a new or empty "
+                         f"folder, or one an earlier search used")

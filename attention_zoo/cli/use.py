@@ -1,5 +1,5 @@
 """Commands that use a trained model: ``layers``, ``demo``, ``evaluate``,
-``predict``, ``export``."""
+``predict`` (``export``: cli/export.py)."""
 
 from __future__ import annotations
 
@@ -48,24 +48,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Accuracy on labelled data: a text file, all of a user's image folder
+    or zip (or its last ``--val-per-class`` of each class), or without
+    ``--data`` CIFAR-10's validation split of the training images."""
     from attention_zoo import data, training
 
     model = load_model(args.model)
+    classes = int(model.outputs[0].shape[-1])
+    names = class_names(args, classes, images=model.inputs[0].dtype != "string")
     if model.inputs[0].dtype == "string":
         if not args.data:
-            raise SystemExit("attention-zoo evaluate: a text model needs --data "
-                             "(a label<TAB>text file)")
+            raise ValueError("a text model needs --data (a label<TAB>text file)")
+        if args.tta:
+            raise ValueError("--tta flips images; a text model has none")
         val_set = data.text_tsv(args.data)
+        data.check_labels(val_set.labels, classes, repr(args.data), names)
         if args.val_fraction:
             _, val_set = data.stratified_split(val_set, args.val_fraction, args.seed)
-        if args.tta:
-            raise SystemExit("attention-zoo evaluate: --tta flips images; a text "
-                             "model has none")
         val_ds = data.text_pipeline(val_set, 256, one_hot=False)
         count = {"texts": len(val_set)}
     else:
-        _, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
-        val_ds = data.pipeline(val_set, 1000)
+        if args.val_fraction:
+            raise ValueError("--val-fraction splits text files; for images pass "
+                             "--val-per-class N (the last N images of each class)")
+        if args.data is None:  # keras.datasets: the training split's hold-out
+            _, val_set = data.cifar10(None, val_per_class=args.val_per_class or 500)
+        else:
+            val_set = data.labelled_images(args.data, class_names=names,
+                                           image_size=tuple(model.inputs[0].shape[1:3]))
+            if args.val_per_class:
+                _, val_set = data.split_last_per_class(val_set, args.val_per_class)
+        val_ds = data.pipeline(val_set, 1000, num_classes=classes)
         count = {"images": len(val_set), "tta": args.tta}
     accuracy = training.evaluate(model, val_ds, tta=args.tta)
     print(json.dumps({"model": args.model, **count,
@@ -74,10 +87,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.plot and Path(args.plot).exists() and not getattr(args, "overwrite", False):
+        raise ValueError(f"--plot {args.plot!r} exists; pass --overwrite to replace "
+                         f"it, or another path")
     model = load_model(args.model)
     if model.inputs[0].dtype == "string":
         if args.tta:
-            raise SystemExit("attention-zoo predict: --tta flips and shifts images; "
+            raise ValueError("--tta flips and shifts images; "
                              f"{args.model} is a text model")
         return _predict_text(args, model)
     return _predict_images(args, model)
@@ -89,7 +105,7 @@ def _predict_text(args: argparse.Namespace, model) -> int:
     from attention_zoo import inspect
 
     probabilities = model.predict(list(args.inputs), verbose=0)
-    names = class_names(args, probabilities.shape[-1])
+    names = class_names(args, probabilities.shape[-1], images=False)
     # A model without token attention (NBTextClassifier) predicts unexplained.
     explanations = (inspect.explain_text(model, list(args.inputs))
                     if inspect.has_token_attention(model) else None)
@@ -118,16 +134,17 @@ def _predict_images(args: argparse.Namespace, model) -> int:
     import tensorflow as tf
 
     from attention_zoo import inspect, models
-    from attention_zoo.data.images import CIFAR10_CLASSES
 
     images = []
     for path in args.inputs:
+        if not Path(path).is_file():
+            raise ValueError(f"no such image file: {path!r}")
         try:
             image = tf.io.decode_image(Path(path).read_bytes(), channels=3,
                                        expand_animations=False)
-        except (OSError, tf.errors.InvalidArgumentError) as error:
-            raise SystemExit(f"attention-zoo predict: cannot read image "
-                             f"{path!r}: {error}")
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(f"cannot read image {path!r}: not a JPEG, PNG, BMP "
+                             f"or GIF file, or a truncated one") from None
         size = tuple(model.inputs[0].shape[1:3])
         if tuple(image.shape[:2]) != size:
             image = tf.image.resize(image, size, antialias=True)
@@ -135,8 +152,7 @@ def _predict_images(args: argparse.Namespace, model) -> int:
     batch = np.stack(images)
     scorer = models.with_tta(model, args.tta) if args.tta else model
     probabilities = scorer.predict(batch, verbose=0)
-    names = (list(CIFAR10_CLASSES) if probabilities.shape[-1] == 10
-             else class_names(args, probabilities.shape[-1]))
+    names = class_names(args, probabilities.shape[-1], images=True)
     titles = []
     for path, p in zip(args.inputs, probabilities):
         top = np.argsort(p)[::-1][:args.top]
@@ -147,43 +163,3 @@ def _predict_images(args: argparse.Namespace, model) -> int:
         print(f"attention maps: {written}")
     return 0
 
-
-def cmd_export(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from attention_zoo import export
-
-    model = load_model(args.model)
-    if args.tta:
-        from attention_zoo import models
-
-        try:
-            model = models.with_tta(model, args.tta)
-        except (ValueError, TypeError) as error:
-            raise SystemExit(f"attention-zoo export: --tta: {error}")
-    representative = None
-    if args.quantize == "int8":
-        if not args.data:
-            raise SystemExit("attention-zoo export: --quantize int8 needs --data "
-                             "(training images or texts to calibrate on)")
-        from attention_zoo import data
-
-        rng = np.random.default_rng(0)
-        if model.inputs[0].dtype == "string":
-            texts = data.text_tsv(args.data).texts
-            pick = rng.choice(len(texts), min(args.calibration, len(texts)),
-                              replace=False)
-            representative = [[texts[i] for i in pick]]
-        else:
-            train_set, _ = data.cifar10(args.data)
-            pick = rng.choice(len(train_set), args.calibration, replace=False)
-            representative = [train_set.images[pick].astype("float32")]
-    try:
-        report = export.export(model, args.out, format=args.format,
-                               quantize=args.quantize,
-                               representative_data=representative,
-                               batch_size=None if args.dynamic_batch else 1)
-    except (ValueError, TypeError, export.ExportError) as error:
-        raise SystemExit(f"attention-zoo export: {error}")
-    print(json.dumps(report, indent=2, default=str))
-    return 0

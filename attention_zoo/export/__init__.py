@@ -1,41 +1,73 @@
-"""Export for serving and mobile, each verified right after it is written.
+"""Export for serving and mobile, each verified before it is kept.
 
-``export(model, path, format=...)`` writes a SavedModel, a TFLite/LiteRT
-flatbuffer (float32, float16 weights or full int8) or an ONNX file, loads it
-back in its own runtime (TensorFlow, ``ai_edge_litert``, onnxruntime), runs
-sample inputs through it and through Keras, and writes a JSON report beside
-it. A float export that disagrees with Keras by more than 1e-4 raises and
-leaves nothing at ``path``.
+``export(model, path, format=...)`` writes a SavedModel folder, a
+TFLite/LiteRT flatbuffer (float32, float16 weights or full int8) or an ONNX
+file under a temporary name beside ``path``, loads it back in its own
+runtime (TensorFlow, ``ai_edge_litert``, onnxruntime), runs inputs through
+it and through Keras, and only then renames it to ``path`` and writes a JSON
+report beside it (``<path>.report.json``).
+
+What is checked before anything is kept:
+
+* a float export that disagrees with Keras by more than 1e-4 raises
+  ``ExportError``;
+* an int8 file is compared with the float Keras model on real inputs: a
+  slice of ``representative_data`` held back from calibration (or
+  ``sample_inputs``); a top-1 agreement below ``min_agreement`` (0.9)
+  raises ``ExportError``.
+
+Either way nothing is left at ``path`` (no file, report or tokenizer files).
+
+Nothing of the user's is lost: ``path`` and every file written beside it
+(the report, a text model's tokenizer files) are checked before the
+conversion starts. A TFLite or ONNX path that is a folder is refused; an
+existing file is replaced only with ``overwrite=True``; an existing
+SavedModel folder is replaced only with ``overwrite=True`` and only when this
+package wrote it (it holds ``attention_zoo_export.json``). Temporary names
+are fresh ``.<name>.*`` names in the target's folder (``files.temporary_beside``), so a
+killed export leaves the old export or the new one plus, at worst, its own
+temporary files, and removes nothing it did not create.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
-import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
 
-from attention_zoo.files import write_text
+from attention_zoo.export.paths import (FILE_SUFFIXES, FORMATS, MARKER, check_path,
+                                        check_side_files, holds)
+from attention_zoo.files import discard, install, temporary_beside, write_text
 from attention_zoo.export.onnx_model import onnx_runner, to_onnx
 from attention_zoo.export.saved_model import input_names, output_order, write_saved_model
 from attention_zoo.export.tflite import (
     GATE_FLOAT_OPS, QUANTIZATIONS, default_float_layers, default_float_ops,
-    quantize_input, run_signature, run_tflite, run_tflite_batches, strip_tensor_names,
-    tflite_op_report, to_tflite, unroll_recurrent)
+    quantize_input, representative_samples, run_signature, run_tflite,
+    run_tflite_batches, strip_tensor_names, tflite_op_report, to_tflite,
+    unroll_recurrent)
 
-__all__ = ["FORMATS", "QUANTIZATIONS", "GATE_FLOAT_OPS", "ExportError", "export",
-           "to_tflite", "to_onnx", "write_saved_model", "input_names", "run_tflite",
-           "run_tflite_batches", "run_signature", "tflite_op_report", "latency_ms",
-           "default_float_ops", "default_float_layers", "strip_tensor_names",
-           "unroll_recurrent", "fixed_length", "token_inputs"]
+__all__ = ["FORMATS", "QUANTIZATIONS", "GATE_FLOAT_OPS", "AUTO_BATCH", "MARKER",
+           "ExportError", "export", "check_path", "to_tflite", "to_onnx",
+           "write_saved_model", "input_names", "run_tflite", "run_tflite_batches",
+           "run_signature", "tflite_op_report", "latency_ms", "default_float_ops",
+           "default_float_layers", "strip_tensor_names", "unroll_recurrent",
+           "fixed_length", "token_inputs", "representative_samples"]
 
-FORMATS = ("saved_model", "tflite", "onnx")
+#: ``batch_size="auto"``: TFLite keeps batch 1 (mobile runtimes run one
+#: input; a fixed shape lets LiteRT plan its memory once); ONNX and
+#: SavedModel get a dynamic batch (servers batch requests).
+AUTO_BATCH: dict[str, int | None] = {"tflite": 1, "onnx": None, "saved_model": None}
 FLOAT_TOLERANCE = 1e-4
+#: int8: every HOLD_BACK-th sample of representative_data (at least 1, at
+#: most MAX_HELD_BACK) is kept out of calibration and compared on.
+HOLD_BACK = 5
+MAX_HELD_BACK = 256
 SAMPLE_TEXTS = ["a gripping, beautifully acted film", "dull, lifeless and far too long",
                 "", "Ça va? Émile's <br /> 2nd film 😀 is GREAT!!!",
                 "not bad at all", "the plot makes no sense " * 40,
@@ -43,7 +75,8 @@ SAMPLE_TEXTS = ["a gripping, beautifully acted film", "dull, lifeless and far to
 
 
 class ExportError(RuntimeError):
-    """An export that was written but computes something else than Keras."""
+    """An export that was written but computes something else than Keras (or,
+    for int8, agrees with it too rarely); nothing is kept at the path."""
 
 
 # -------------------------------------------------------------- verifying --
@@ -95,30 +128,74 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
+# ------------------------------------------------------------------ paths --
+
+# ----------------------------------------------------- representative data --
+
+def _hold_back(samples: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``(calibration, held back)``: every ``HOLD_BACK``-th sample, counted
+    from the last (at least 1, at most ``MAX_HELD_BACK``), is held back."""
+    n = len(samples[0])
+    if n < 2:
+        raise ValueError(f"representative_data holds {n} sample; an int8 export "
+                         f"needs at least 2 (most calibrate, some are held back to "
+                         f"check the int8 file), or sample_inputs to check it on")
+    held = np.arange(n - 1, -1, -HOLD_BACK)[:MAX_HELD_BACK]
+    keep = np.setdiff1d(np.arange(n), held)
+    return [x[keep] for x in samples], [x[np.sort(held)] for x in samples]
+
+
 # ----------------------------------------------------------------- export --
 
 def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
-           quantize: str | None = None, representative_data: Iterable[Any] | None = None,
-           batch_size: int | None = 1, sample_inputs: Any = None,
+           quantize: str | None = None, representative_data: Any = None,
+           batch_size: int | str | None = "auto", sample_inputs: Any = None,
            float_ops: Sequence[str] | None = None,
-           float_layers: Sequence[str] | None = None) -> dict[str, Any]:
-    """Exports ``model`` to ``path`` and verifies it; returns the report (also
-    written to ``<path>.report.json``).
+           float_layers: Sequence[str] | None = None, overwrite: bool = False,
+           min_agreement: float = 0.9,
+           log: Callable[[str], Any] | None = print) -> dict[str, Any]:
+    """Exports ``model`` to ``path``, verifies the export, and only then
+    keeps it; returns the report (also written to ``<path>.report.json``).
 
     Args:
-        format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
+        format: ``"saved_model"`` (a folder), ``"tflite"`` or ``"onnx"`` (a
+            file; ``path`` must not be a folder).
         quantize: TFLite only: None, ``"float16"`` or ``"int8"``.
-        representative_data: TFLite int8 calibration batches: images, or
-            for a text model batches of strings.
-        batch_size: fixed batch of the signature (1), or None for dynamic.
-        sample_inputs: inputs to compare on (default: random pixels or ids).
+        representative_data: int8 calibration inputs: N samples, i.e. an
+            array ``(N, *input shape)`` such as ``(N, 32, 32, 3)`` images (a
+            list with one array per input for several inputs) or, for a text
+            model, a list of N strings; or an iterable of such batches. Every
+            5th sample (at most 256) is held back from calibration and the
+            int8 file is compared with the float model on those.
+        batch_size: ``"auto"`` (the format's usual choice, ``AUTO_BATCH``:
+            TFLite a fixed batch of 1 for mobile runtimes, ONNX and
+            SavedModel a dynamic batch for servers, which batch requests;
+            nothing in either runtime needs a fixed batch), ``1``, or None
+            (dynamic).
+        sample_inputs: inputs to compare on (default: for int8 the held-back
+            representative samples, else random pixels, ids or sample texts).
         float_ops: int8 only: op types kept in float (default
             ``default_float_ops(model)``, see ``to_tflite``).
         float_layers: int8 only: layer names whose ops stay float (default
             ``default_float_layers(model)``).
+        overwrite: replace an existing file at ``path`` and existing report
+            and tokenizer files beside it; a SavedModel folder is replaced
+            only if this package wrote it (see ``check_path``). Without it an
+            existing target is refused before any work.
+        min_agreement: int8 only: the least top-1 agreement with the float
+            model (on the held-back samples, or ``sample_inputs``) that is
+            kept, in [0, 1]; 0 reports without checking.
+        log: called with a few progress lines (converting, verifying, done,
+            with the elapsed time); None for silence.
 
-    Raises ``ExportError`` (and removes the file) when a float export differs
-    from Keras by more than 1e-4; ``ValueError`` for bad arguments.
+    Raises ``ExportError`` when a float export differs from Keras by more
+    than 1e-4 or an int8 one agrees less than ``min_agreement``: nothing is
+    then left at ``path`` or beside it. ``ValueError`` or ``TypeError`` for
+    bad arguments, data or paths, before any conversion.
+
+    A text model (string input) keeps its strings in a SavedModel; its TFLite
+    and ONNX files take token ids, and the tokenizer is written beside them
+    (``<stem>.vocab.txt``, ``<stem>.tokenizer.json``, ``<stem>.tokenizer.py``).
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, received {format!r}")
@@ -130,9 +207,12 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
     if not isinstance(model, keras.Model):
         raise TypeError(f"export expects a keras.Model, received "
                         f"{type(model).__name__}")
-    if batch_size not in (1, None):
-        raise ValueError(f"batch_size must be 1 (fixed batch-1 signature) or "
-                         f"None (dynamic batch), received {batch_size!r}")
+    if isinstance(batch_size, bool) or batch_size not in ("auto", 1, None):
+        raise ValueError(f"batch_size must be 1 (fixed batch-1 signature), None "
+                         f"(dynamic batch) or 'auto' ({AUTO_BATCH}), received "
+                         f"{batch_size!r}")
+    if batch_size == "auto":
+        batch_size = AUTO_BATCH[format]
     for what, value in (("float_ops", float_ops), ("float_layers", float_layers)):
         if value is None:
             continue
@@ -143,24 +223,67 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
             raise TypeError(f"{what} must be a list of names such as "
                             f"{['SOFTMAX'] if what == 'float_ops' else ['token_attention']}, "
                             f"received {value!r}")
-    path = Path(path)
-    if not path.parent.exists():
-        raise ValueError(f"the folder of {str(path)!r} does not exist")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, received {overwrite!r}")
+    if (isinstance(min_agreement, bool) or not isinstance(min_agreement, (int, float))
+            or not 0 <= min_agreement <= 1):
+        raise ValueError(f"min_agreement must be a number in [0, 1] (the least "
+                         f"top-1 agreement of an int8 file with Keras), received "
+                         f"{min_agreement!r}")
+    if log is not None and not callable(log):
+        raise TypeError(f"log must be a function of one string (such as print) "
+                        f"or None, received {type(log).__name__}")
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        if log is not None:
+            log(f"export: {message} [{time.perf_counter() - started:.1f}s]")
+
+    agreement_on = "sample_inputs" if sample_inputs is not None else "random inputs"
+    calibration = None
+    if quantize == "int8":
+        samples = representative_samples(model, representative_data)
+        if sample_inputs is None:
+            calibration, held = _hold_back(samples)
+            sample_inputs = held if len(held) > 1 else held[0]
+            agreement_on = "held-back calibration data"
+        else:
+            calibration = samples
+        calibration_samples = int(len(calibration[0]))
+    elif representative_data is not None:
+        raise ValueError(f"representative_data applies to quantize='int8' only, "
+                         f"received quantize={quantize!r}")
+    full = check_path(path, format, overwrite, model.name)
+    given = os.fspath(path)
     text_files: dict[str, Any] = {}
-    if model.inputs[0].dtype == "string" and format != "saved_model":
-        # Mobile runtimes get token ids; the tokenizer travels beside the file.
-        model, sample_inputs, text_files, tokenize = _token_model(model, path,
-                                                                  sample_inputs)
-        if representative_data is not None:  # calibrate on the texts' ids
-            representative_data = [tokenize([_text(t) for t in batch])
-                                   for batch in representative_data]
+    if model.inputs[0].dtype == "string":
+        if sample_inputs is None:
+            agreement_on = "sample texts"
+        if format != "saved_model":
+            # Mobile runtimes get token ids; the tokenizer travels beside the file.
+            model, sample_inputs, text_files, tokenize = _token_model(model, full,
+                                                                      sample_inputs)
+            if calibration is not None:  # calibrate on the texts' ids
+                ids = tokenize(list(calibration[0]))
+                calibration = ids if isinstance(ids, list) else [ids]
+    if calibration is not None:  # N samples: one array per input
+        representative_data = calibration if len(calibration) > 1 else calibration[0]
+    report_name = full.name + ".report.json"
+    check_side_files(full, {**text_files, report_name: None}, overwrite)
     inputs = _sample_inputs(model, sample_inputs)
     want = keras.tree.flatten(model.predict(inputs if len(inputs) > 1 else inputs[0],
                                             verbose=0))
     names = input_names(model)
-    tmp = path.with_name(f".{path.name}.tmp")
-    _remove(tmp)
+    what = (f"{format}{f' {quantize}' if quantize else ''}, "
+            f"{'dynamic batch' if batch_size is None else 'batch 1'}")
+    tmp = temporary_beside(full, folder=format == "saved_model",
+                           suffix=FILE_SUFFIXES.get(format, ""))
     try:
+        if quantize == "int8":
+            say(f"converting {model.name} to {what}; calibrating on "
+                f"{calibration_samples} samples")
+        else:
+            say(f"converting {model.name} to {what}")
         if format == "saved_model":
             got, latency = _saved_model(model, tmp, batch_size, inputs, names)
             extra = {}
@@ -171,35 +294,53 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
         else:
             got, latency = _onnx(model, tmp, batch_size, inputs, names)
             extra = {}
-        report = {"format": format, "quantize": quantize, "path": str(path),
-                  "batch_size": batch_size, "samples": int(len(inputs[0])),
-                  **_compare(got, want), "file_bytes": _size(tmp),
+        say(f"verifying against Keras on {len(inputs[0])} inputs ({agreement_on})")
+        report = {"format": format, "quantize": quantize, "path": given,
+                  "batch_size": "dynamic" if batch_size is None else batch_size,
+                  "samples": int(len(inputs[0])), **_compare(got, want),
+                  "agreement_samples": int(len(inputs[0])),
+                  "agreement_on": agreement_on, "file_bytes": _size(tmp),
                   "batch1_latency_ms": latency, **extra}
+        if quantize == "int8":
+            report.update(calibration_samples=calibration_samples,
+                          min_agreement=min_agreement)
         if quantize is None and report["max_abs_error"] > FLOAT_TOLERANCE:
             raise ExportError(
                 f"{format} export of {model.name} differs from Keras by "
                 f"{report['max_abs_error']:.3g} (> {FLOAT_TOLERANCE}); nothing "
-                f"was written to {str(path)!r}")
-        _remove(path)
-        os.replace(tmp, path)
-        for name, text in text_files.items():
-            write_text(path.with_name(name), text)
+                f"was written to {given!r}")
+        if quantize == "int8" and report["top1_agreement"] < min_agreement:
+            raise ExportError(
+                f"the int8 file's top-1 class agrees with the float Keras model on "
+                f"only {report['top1_agreement']:.1%} of the {report['samples']} "
+                f"inputs compared ({agreement_on}), below min_agreement="
+                f"{min_agreement:g}; nothing was written to {given!r}. Calibrate "
+                f"on representative inputs (training data, as the model sees them), "
+                f"keep more ops in float (float_ops, float_layers), or accept it "
+                f"with a lower min_agreement (CLI: --min-agreement)")
+        if format == "saved_model":
+            write_text(tmp / MARKER, json.dumps({
+                "format": format, "model": model.name, "written_by": "attention_zoo",
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"),
+                "batch_size": report["batch_size"]}, indent=2) + "\n")
         if text_files:
             report["tokenizer_files"] = sorted(text_files)
+        # Checked again: the conversion took a while, and the folder is the
+        # user's.
+        check_path(path, format, overwrite, model.name)
+        check_side_files(full, {**text_files, report_name: None}, overwrite)
+        for name, text in text_files.items():
+            if not holds(full.with_name(name), text):
+                write_text(full.with_name(name), text)
+        install(tmp, full)
     finally:
-        _remove(tmp)
-    report_path = path.with_name(path.name + ".report.json")
-    write_text(report_path, json.dumps(report, indent=2, default=str) + "\n")
+        discard(tmp)
+    write_text(full.with_name(report_name),
+               json.dumps(report, indent=2, default=str) + "\n")
+    say(f"wrote {given} ({report['file_bytes'] / 1e6:.2f} MB; top-1 agreement "
+        f"{report['top1_agreement']:.3f}, max abs error {report['max_abs_error']:.2g})")
     return report
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (bytes, np.bytes_)):
-        return bytes(value).decode("utf-8", "replace")
-    if not isinstance(value, (str, np.str_)):
-        raise TypeError(f"representative_data of a text model holds batches of "
-                        f"strings, received {type(value).__name__}")
-    return str(value)
 
 
 def _token_model(model: keras.Model, path: Path, sample_inputs: Any
@@ -295,13 +436,6 @@ def fixed_length(classifier: keras.Model, length: int) -> keras.Model:
     copy = keras.models.clone_model(classifier, input_tensors=ids)
     copy.set_weights(classifier.get_weights())
     return copy
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
 
 
 def _batches(inputs: list[np.ndarray], batch_size: int | None):

@@ -5,7 +5,8 @@ the LiteRT interpreter."""
 from __future__ import annotations
 
 import tempfile
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -48,6 +49,124 @@ def _takes_ids(model: keras.Model) -> bool:
     return model.inputs[0].dtype.startswith("int")
 
 
+# ----------------------------------------------------- representative data --
+
+def _input_specs(model: keras.Model) -> list[tuple[str, tuple, str]]:
+    return [(name, tuple(t.shape)[1:], t.dtype)
+            for name, t in zip(input_names(model), model.inputs)]
+
+
+def _expected(model: keras.Model) -> str:
+    parts = []
+    for name, shape, dtype in _input_specs(model):
+        if dtype == "string":
+            parts.append(f"{name!r}: N texts")
+        else:
+            dims = ", ".join("?" if d is None else str(d) for d in ("N", *shape))
+            parts.append(f"{name!r}: ({dims}) {dtype}")
+    return "; ".join(parts)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (str, bytes)):
+        return f"a single {type(value).__name__} {value[:40]!r}"
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        dtype = value.dtype
+        dtype = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "name", dtype)
+        return f"an array of shape {tuple(value.shape)} {dtype}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return f"an empty {type(value).__name__}"
+        kinds = sorted({type(v).__name__ for v in value})
+        first = value[0]
+        inner = ("" if isinstance(first, (str, bytes))
+                 else f", the first {_describe(first)}")
+        return f"a {type(value).__name__} of {len(value)} {'/'.join(kinds)}{inner}"
+    return f"a {type(value).__name__}"
+
+
+def _as_batch(value: Any, specs: list[tuple[str, tuple, str]]) -> list[np.ndarray] | None:
+    """``value`` as one ``(n, ...)`` array per input if it is one batch of
+    samples of the model's inputs, else None."""
+    if isinstance(value, (str, bytes)):
+        return None
+    if len(specs) == 1:
+        parts = [value]
+    elif isinstance(value, (list, tuple)) and len(value) == len(specs):
+        parts = list(value)
+    else:
+        return None
+    arrays = []
+    for part, (_, shape, dtype) in zip(parts, specs):
+        try:
+            x = np.asarray(part)
+        except (ValueError, TypeError):
+            return None
+        if x.ndim != 1 + len(shape) or len(x) == 0:
+            return None
+        if dtype == "string":
+            if x.dtype.kind not in "USO" or not all(
+                    isinstance(t, (str, bytes, np.str_, np.bytes_)) for t in x.ravel()):
+                return None
+            x = np.array([_text(t) for t in x.ravel()], dtype=object).reshape(x.shape)
+        elif x.dtype.kind not in "iuf" or any(
+                d is not None and d != n for d, n in zip(shape, x.shape[1:])):
+            return None
+        arrays.append(x)
+    if len({len(x) for x in arrays}) != 1:
+        return None
+    return arrays
+
+
+def representative_samples(model: keras.Model, data: Any) -> list[np.ndarray]:
+    """``representative_data`` as one ``(N, ...)`` array of all its samples
+    per model input (texts: object arrays of str).
+
+    ``data`` is N samples (an array ``(N, *input shape)``, a list of N
+    samples or N texts; a list of one such array per input for a model of
+    several inputs) or an iterable of such batches. Anything else raises
+    ``ValueError`` or ``TypeError`` naming ``representative_data``, the
+    shapes the model takes and what came."""
+    specs = _input_specs(model)
+    several = ("a list with one such array per input" if len(specs) > 1
+               else "an array (a list) of N samples")
+
+    def error(kind: type, what: str) -> Exception:
+        return kind(f"representative_data must hold samples of the model's inputs "
+                    f"({_expected(model)}): {several}, or an iterable of such "
+                    f"batches; received {what}")
+
+    if data is None:
+        raise ValueError(f"quantize='int8' needs representative_data to calibrate "
+                         f"on, such as training inputs ({_expected(model)})")
+    whole = _as_batch(data, specs)
+    if whole is not None:
+        return whole
+    if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
+        raise error(TypeError, _describe(data))
+    batches = []
+    for i, item in enumerate(data):
+        batch = _as_batch(item, specs)
+        if batch is None:
+            raise error(ValueError, f"{_describe(data)} whose item {i} is "
+                                    f"{_describe(item)}")
+        batches.append(batch)
+    if not batches:
+        raise error(ValueError, _describe(data) if isinstance(data, (list, tuple))
+                    else "an empty iterable")
+    return [np.concatenate(parts) for parts in zip(*batches)]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8", "replace")
+    if not isinstance(value, (str, np.str_)):
+        raise TypeError(f"representative_data of a text model holds batches of "
+                        f"strings, received {type(value).__name__}")
+    return str(value)
+
+
+
 def to_tflite(model: keras.Model, batch_size: int | None = 1,
               quantize: str | None = None,
               representative_data: Iterable[Any] | None = None,
@@ -62,8 +181,10 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
             ``"int8"`` (full-integer: int8 kernels, uint8 input for image
             models, uint8 output; float kept only where an op has no int8
             kernel).
-        representative_data: for ``"int8"``, batches of model inputs (e.g.
-            training images) that calibrate the activation ranges.
+        representative_data: for ``"int8"``, inputs (e.g. training images)
+            that calibrate the activation ranges: N samples, such as an
+            array ``(N, 32, 32, 3)``, or an iterable of such batches (see
+            ``representative_samples``).
         float_ops: for ``"int8"``, TFLite op types kept in float, with
             (de)quantize ops around them (default ``default_float_ops``).
         float_layers: for ``"int8"``, names of Keras layers (nested ones
@@ -93,9 +214,8 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
         if unknown:
             raise ValueError(f"float_layers names no layer of {model.name}: "
                              f"{unknown}; its layers: {sorted(known)}")
-    if quantize == "int8" and representative_data is None:
-        raise ValueError("int8 quantization needs representative_data: "
-                         "batches of inputs such as training images")
+    samples = (representative_samples(model, representative_data)
+               if quantize == "int8" else None)
     if batch_size is None or quantize == "int8":
         model = unroll_recurrent(model)
     with tempfile.TemporaryDirectory() as directory:
@@ -108,7 +228,7 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
         try:
             if quantize == "int8":
                 flatbuffer = _int8(
-                    converter, model, representative_data,
+                    converter, model, samples,
                     default_float_ops(model) if float_ops is None else float_ops,
                     default_float_layers(model) if float_layers is None else float_layers)
             else:
@@ -120,7 +240,7 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
     return strip_tensor_names(flatbuffer)
 
 
-def _int8(converter: Any, model: keras.Model, representative_data: Iterable[Any],
+def _int8(converter: Any, model: keras.Model, samples: Sequence[np.ndarray],
           float_ops: Sequence[str], float_layers: Sequence[str]) -> bytes:
     """Calibrates, then quantizes every op but ``float_ops`` and the ops of
     ``float_layers`` (what ``tf.lite.experimental.QuantizationDebugger`` does
@@ -131,12 +251,11 @@ def _int8(converter: Any, model: keras.Model, representative_data: Iterable[Any]
 
     dtype = np.dtype(model.inputs[0].dtype)  # pixels float, token ids int
     names = input_names(model)
-    batches = [_calibration_batch(b, names, dtype) for b in representative_data]
+    samples = [np.asarray(x, t.dtype) for x, t in zip(samples, model.inputs)]
 
     def calibration():
-        for batch in batches:
-            for i in range(len(batch[names[0]])):
-                yield {name: x[i:i + 1] for name, x in batch.items()}
+        for i in range(len(samples[0])):
+            yield {name: x[i:i + 1] for name, x in zip(names, samples)}
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = calibration
@@ -155,19 +274,6 @@ def _int8(converter: Any, model: keras.Model, representative_data: Iterable[Any]
     float_input = dtype.kind == "f"
     return lite_util.modify_model_io_type(
         quantized, tf.uint8 if float_input else tf.float32, tf.uint8)
-
-
-def _calibration_batch(batch: Any, names: Sequence[str], dtype: np.dtype
-                       ) -> dict[str, np.ndarray]:
-    """A batch of a one-input model, or of a model with several inputs a
-    list with one array per input, by signature input name."""
-    if len(names) == 1:
-        return {names[0]: np.asarray(batch, dtype)}
-    if not isinstance(batch, (list, tuple)) or len(batch) != len(names):
-        raise ValueError(f"representative_data of a model with inputs {names} "
-                         f"holds lists of {len(names)} arrays per batch, "
-                         f"received {type(batch).__name__}")
-    return {name: np.asarray(x, dtype) for name, x in zip(names, batch)}
 
 
 def _layer_nodes(flatbuffer: bytes, layers: Sequence[str]) -> list[str]:

@@ -2,8 +2,9 @@
 
 Sequence layers take ``(query, value, key=None)``; feature-map layers take
 channels-last ``(batch, H, W, C)``; every layer returns its attention maps
-when called with ``return_attention_scores=True``. ``get(name, **kwargs)``
-builds a layer by name; ``names()`` lists them.
+when called with ``return_attention_scores=True``, eagerly and on
+``keras.Input`` alike. ``get(name, **kwargs)`` builds a layer by name;
+``names()`` lists them.
 """
 
 from attention_zoo.layers.additive import AdditiveAttention

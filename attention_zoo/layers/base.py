@@ -18,27 +18,33 @@ MASK_FILL = -1e9
 Shape = Sequence[int | None]
 
 
+class InputError(ValueError):
+    """An input a layer refuses (wrong rank, width, length or dtype, an empty
+    or unknown dimension); the message names the layer, what it expects and
+    what it received. A ValueError, so existing handlers still catch it."""
+
+
 def _describe(shape: Shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 def check_shape(layer: keras.layers.Layer, shape: Shape, what: str,
                 expected: Shape) -> None:
-    """Raises ValueError unless ``shape`` has the rank of ``expected`` and
+    """Raises InputError unless ``shape`` has the rank of ``expected`` and
     equals it wherever ``expected`` is not None; zero-size dims are refused."""
     shape = tuple(shape)
     where = f"{type(layer).__name__} layer '{layer.name}'"
     if len(shape) != len(expected):
-        raise ValueError(
+        raise InputError(
             f"{where} expects {what} of rank {len(expected)} with shape "
             f"{_describe(expected)}, received shape {_describe(shape)}.")
     if any(d == 0 for d in shape):
-        raise ValueError(
+        raise InputError(
             f"{where} expects {what} of shape {_describe(expected)} with no "
             f"zero-size dimension, received shape {_describe(shape)}.")
     for got, want in zip(shape, expected):
         if want is not None and got is not None and got != want:
-            raise ValueError(
+            raise InputError(
                 f"{where} expects {what} of shape {_describe(expected)}, "
                 f"received shape {_describe(shape)}.")
 
@@ -54,7 +60,7 @@ def check_tensor(layer: keras.layers.Layer, x: Any, what: str,
     check_shape(layer, x.shape, what, expected)
     dtype = keras.backend.standardize_dtype(x.dtype)
     if not keras.backend.is_float_dtype(dtype):
-        raise ValueError(
+        raise InputError(
             f"{type(layer).__name__} layer '{layer.name}' expects {what} of a "
             f"floating dtype with shape {_describe(expected)}, received dtype "
             f"{dtype} with shape {_describe(tuple(x.shape))}.")
@@ -110,7 +116,36 @@ def float32_weight(layer: keras.layers.Layer, name: str, shape: tuple,
 GATE_DTYPE = "float32"
 
 
-class SequenceAttention(keras.layers.Layer):
+class TracedLayer(keras.layers.Layer):
+    """Base of this package's layers: called on ``keras.Input``, a layer
+    returns what its eager call returns, and refuses what it refuses.
+
+    With ``return_attention_scores=True`` that is ``(output, maps)``, where
+    ``maps`` is a float32 tensor or a dict of them. Keras builds the symbolic
+    result from ``compute_output_shape`` whenever a layer defines one, and
+    that path knows nothing of the call's arguments: it returns one tensor of
+    the compute dtype, so ``y, maps = layer(x, return_attention_scores=True)``
+    fails on a ``keras.Input``, and it runs none of the call's input checks.
+    Here the symbolic result is ``call`` itself traced on placeholders (what
+    Keras does for layers without ``compute_output_shape``), so structure,
+    shapes and dtypes match the eager call by construction, in every
+    subclass. ``compute_output_shape`` still answers for the main output, for
+    callers that ask for it directly.
+    """
+
+    def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return keras.Operation.compute_output_spec(self, *args, **kwargs)
+        except InputError as error:
+            # Keras rewords any failed trace as "could not infer the output
+            # shape, implement compute_output_spec()", keeping the original
+            # as the context: an input the layer refuses should read as it
+            # does eagerly.
+            original = error.__context__
+            raise (original if isinstance(original, InputError) else error) from None
+
+
+class SequenceAttention(TracedLayer):
     """Base of the single-head sequence attention layers.
 
     Call: ``layer(query, value, key=None, query_mask=None, value_mask=None,
@@ -142,7 +177,7 @@ class SequenceAttention(keras.layers.Layer):
         check_shape(self, value_shape, "value", (None, None, None))
         check_shape(self, key_shape, "key", (None, value_shape[1], None))
         if None in (query_shape[-1], key_shape[-1], value_shape[-1]):
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} layer '{self.name}' needs known last "
                 f"dimensions, received query {_describe(query_shape)}, value "
                 f"{_describe(value_shape)} and key {_describe(key_shape)}.")
@@ -200,7 +235,7 @@ class SequenceAttention(keras.layers.Layer):
         return {**super().get_config(), "dropout": self.dropout}
 
 
-class FeatureMapAttention(keras.layers.Layer):
+class FeatureMapAttention(TracedLayer):
     """Base of the channels-last feature-map attention layers.
 
     Call: ``layer(x, return_attention_scores=False, training=None)`` with ``x``
@@ -215,7 +250,7 @@ class FeatureMapAttention(keras.layers.Layer):
     def build(self, input_shape: Shape) -> None:
         check_shape(self, input_shape, "inputs", (None, None, None, None))
         if input_shape[-1] is None:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} layer '{self.name}' needs a known "
                 f"channel count, received shape {_describe(input_shape)}.")
         self.channels = int(input_shape[-1])

@@ -7,14 +7,14 @@ from typing import Any
 import keras
 from keras import ops
 
-from attention_zoo.layers.base import (check_positive, check_rate, check_shape,
-                                       check_tensor, float32_weight,
-                                       masked_softmax)
+from attention_zoo.layers.base import (TracedLayer, check_positive,
+                                       check_rate, check_shape, check_tensor,
+                                       float32_weight, masked_softmax)
 from attention_zoo.layers.registry import SEQUENCE_BLOCK, register
 
 
 @register("attention_pooling", SEQUENCE_BLOCK)
-class AttentionPooling1D(keras.layers.Layer):
+class AttentionPooling1D(TracedLayer):
     """Attention pooling over time (Yang et al., 2016, "Hierarchical attention
     networks"): ``s_t = u^T tanh(W x_t + b)``, ``a = softmax_t(s)``, output
     ``sum_t a_t x_t``. ``u`` is the learned query; scores and softmax run in

@@ -8,7 +8,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from attention_zoo.layers.base import check_positive, check_shape, check_tensor
+from attention_zoo.layers.base import (InputError, TracedLayer,
+                                       check_positive, check_shape,
+                                       check_tensor)
 from attention_zoo.layers.registry import SEQUENCE_BLOCK, register
 
 MODES = ("sinusoidal", "learned")
@@ -25,7 +27,7 @@ def sinusoidal_table(length: int, width: int, base: float = 10000.0) -> np.ndarr
 
 
 @register("positional", SEQUENCE_BLOCK)
-class PositionalEmbedding(keras.layers.Layer):
+class PositionalEmbedding(TracedLayer):
     """Adds a position code to each step: ``y_t = x_t + PE[t]``.
 
     ``mode="sinusoidal"`` uses the fixed table of Vaswani et al. (2017), no
@@ -63,7 +65,7 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def _check_length(self, shape: Any) -> None:
         if shape[1] is not None and shape[1] > self.max_length:
-            raise ValueError(
+            raise InputError(
                 f"PositionalEmbedding layer '{self.name}' expects inputs of "
                 f"shape (None, <= {self.max_length}, {shape[-1]}), received "
                 f"shape {tuple(shape)}: the sequence is longer than "

@@ -6,14 +6,14 @@ from typing import Any
 
 import keras
 
-from attention_zoo.layers.base import (check_positive, check_rate, check_shape,
-                                       check_tensor)
+from attention_zoo.layers.base import (TracedLayer, check_positive,
+                                       check_rate, check_shape, check_tensor)
 from attention_zoo.layers.multi_head import MultiHeadAttention
 from attention_zoo.layers.registry import SEQUENCE_BLOCK, register
 
 
 @register("transformer", SEQUENCE_BLOCK)
-class TransformerEncoder(keras.layers.Layer):
+class TransformerEncoder(TracedLayer):
     """Self-attention, residual, LayerNorm, feed-forward (Vaswani et al., 2017).
 
     Post-norm (``norm_first=False``, the paper's)::

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from attention_zoo.files import umask, write_text
+from attention_zoo.files import discard, install, temporary_beside, write_text
 from attention_zoo.models.registry import CARD_FILE, WEIGHTS_FILE, weights_root
 from attention_zoo.training import save_atomically
 
@@ -71,7 +69,7 @@ def ship(model: keras.Model, name: str, card: dict[str, Any],
                              f"{sorted(card)}")
     folder = check_ship_name(name, root, overwrite)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder.parent))
+    tmp = temporary_beside(folder, folder=True)
     try:
         # A new functional model over the same layers has no optimizer, so
         # the file holds the weights without momentum and EMA slots.
@@ -82,19 +80,11 @@ def ship(model: keras.Model, name: str, card: dict[str, Any],
         card = {"name": name, **card}
         write_text(tmp / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
         write_text(tmp / "README.md", markdown(card))
-        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp's folder is private
-        if folder.exists():
-            # Moved aside under a fresh name of ours, then removed: only
-            # the shipped model check_ship_name allowed is ever deleted.
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old",
-                                        dir=folder.parent))
-            os.replace(folder, old / name)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
+        # Checked again: another process may have shipped the name meanwhile.
+        check_ship_name(name, root, overwrite)
+        install(tmp, folder)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
     return folder
 
 
