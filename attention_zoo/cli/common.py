@@ -47,6 +47,11 @@ def positive_int(value: str) -> int:
     return number
 
 
+def count_or_auto(value: str) -> int | None:
+    """An argparse type: a positive integer, or ``auto`` (None: chosen)."""
+    return None if value.lower() == "auto" else positive_int(value)
+
+
 def _number(value: str, low: float, high: float, low_open: bool, what: str) -> float:
     try:
         number = float(value)

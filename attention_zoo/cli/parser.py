@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from attention_zoo.cli.common import (add_tta, attention_argument, jit_argument,
-                                      fraction, positive_float, positive_int,
-                                      rate)
+from attention_zoo.cli.common import (add_tta, attention_argument, count_or_auto,
+                                      fraction, jit_argument, positive_float,
+                                      positive_int, rate)
 from attention_zoo.cli.ensemble import cmd_ensemble, cmd_ship
+from attention_zoo.cli.export import agreement, cmd_export
 from attention_zoo.cli.train import cmd_train
 from attention_zoo.cli.tune import cmd_tune
-from attention_zoo.cli.export import agreement, cmd_export
 from attention_zoo.cli.use import cmd_demo, cmd_evaluate, cmd_layers, cmd_predict
 from attention_zoo.data.tokenizer import TRUNCATIONS
 
@@ -87,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--jit-compile", type=jit_argument, default="auto",
                    help="auto, on or off")
-    p.add_argument("--val-per-class", type=positive_int,
-                   help="images: hold out the last N of each class (default: 500 "
-                        "where every class has more, else about a tenth)")
+    p.add_argument("--val-per-class", type=count_or_auto, metavar="N|auto",
+                   help="images: hold out the last N of each class (default auto: "
+                        "500 where every class has more, else about a tenth)")
     p.add_argument("--train-per-class", type=positive_int,
                    help="use only the first N training images of each class")
     p.add_argument("--seed", type=int, default=0)

@@ -148,7 +148,8 @@ def _train_images(args: argparse.Namespace) -> int:
     from attention_zoo.models import AttnCNN
     from attention_zoo.models.attn_cnn import selection_proxy
 
-    train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
+    train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class,
+                                      option="--val-per-class")
     if args.train_per_class:
         train_set = per_class(train_set, args.train_per_class)
     print(f"data: {len(train_set)} training and {len(val_set)} validation images, "

@@ -410,7 +410,7 @@ def split_last_per_class(data: ImageSet, per_class: int) -> tuple[ImageSet, Imag
 
 
 def cifar10(path: str | os.PathLike | None = None, val_per_class: int | None = 500,
-            ) -> tuple[ImageSet, ImageSet]:
+            option: str = "val_per_class") -> tuple[ImageSet, ImageSet]:
     """CIFAR-10 as ``(train, val)``: the training images minus the last
     ``val_per_class`` of each class, and those held out.
 
@@ -418,7 +418,8 @@ def cifar10(path: str | os.PathLike | None = None, val_per_class: int | None = 5
     named as ``CIFAR10_CLASSES``); without it, ``keras.datasets.cifar10`` is
     used (downloads once into ``~/.keras``). ``val_per_class=None`` chooses:
     500 where every class has more (CIFAR-10's split), else a hold-out that
-    fits a small folder (``holdout_per_class``). Images ``(n, 32, 32, 3)``
+    fits a small folder (``holdout_per_class``; ``option`` names the setting
+    in its messages, e.g. ``"--val-per-class"``). Images ``(n, 32, 32, 3)``
     uint8 for CIFAR-10 itself.
     """
     if path is None:
@@ -433,7 +434,7 @@ def cifar10(path: str | os.PathLike | None = None, val_per_class: int | None = 5
         split = "train" if _has_split(listing[0], "train") else None
         data = _load(root, split, None, CIFAR10_CLASSES, True, "class_names",
                      listing)
-    per_class = holdout_per_class(data.class_counts(), val_per_class)
+    per_class = holdout_per_class(data.class_counts(), val_per_class, option=option)
     return split_last_per_class(data, per_class)
 
 
