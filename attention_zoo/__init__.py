@@ -17,3 +17,8 @@ prefer_onednn()  # before the imports below load TensorFlow
 # The command's one-line errors are not buried under TensorFlow's start-up lines.
 with stderr_silenced(running_the_command()):
     from attention_zoo import layers, models, training  # noqa: E402,F401
+
+    if running_the_command():  # TensorFlow logs its device search on first use
+        import tensorflow as _tf
+
+        _tf.config.list_physical_devices()
