@@ -277,18 +277,43 @@ def _api_cases():
          lambda w: _maps(w, np.zeros((1, 3, 32, 32), "float32")), ValueError,
          ["channels-first", "transpose"]),
         ("attention_maps_nan", lambda w: _maps(w, nan), ValueError, ["NaN"]),
+        ("evaluate_an_empty_dataset", lambda w: _evaluate_empty(w), ValueError,
+         ["no batches"]),
+        ("export_empty_sample_inputs",
+         lambda w: _export(w, sample_inputs=images[:0]), ValueError,
+         ["sample_inputs is empty"]),
+        ("export_channels_first_sample_inputs",
+         lambda w: _export(w, sample_inputs=np.zeros((2, 3, 32, 32), "float32")),
+         ValueError, ["sample_inputs", "channels-first"]),
         ("text_labels_outside",
          lambda w: data.check_labels(np.array([0, 1, 7]), 2, "x.tsv"), ValueError,
          ["7"]),
     ]
 
 
-def _maps(world, images):
+def _cnn(world):
     import keras
 
+    return keras.saving.load_model(world / "cnn.keras", safe_mode=True)
+
+
+def _evaluate_empty(world):
+    import tensorflow as tf
+
+    from attention_zoo import training
+    empty = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((0, 32, 32, 3), "float32"), np.zeros((0,), "int32"))).batch(4)
+    return training.evaluate(_cnn(world), empty)
+
+
+def _export(world, **kwargs):
+    from attention_zoo import export
+    return export.export(_cnn(world), world / "e.tflite", log=None, **kwargs)
+
+
+def _maps(world, images):
     from attention_zoo import inspect
-    model = keras.saving.load_model(world / "cnn.keras", safe_mode=True)
-    return inspect.attention_maps(model, images)
+    return inspect.attention_maps(_cnn(world), images)
 
 
 def _unwritable(world, run_folder):

@@ -43,6 +43,7 @@ import numpy as np
 
 from attention_zoo.export.paths import (FILE_SUFFIXES, FORMATS, MARKER, check_path,
                                         check_side_files, holds)
+from attention_zoo.data.images import check_image_batch
 from attention_zoo.files import discard, install, temporary_beside, write_text
 from attention_zoo.export.onnx_model import onnx_runner, to_onnx
 from attention_zoo.export.saved_model import input_names, output_order, write_saved_model
@@ -87,7 +88,14 @@ def _sample_inputs(model: keras.Model, samples: Any, count: int = 8) -> list[np.
                 isinstance(t, (str, bytes)) for t in samples):
             return [np.array(samples, dtype=object)]  # texts: one string input
         arrays = samples if isinstance(samples, (list, tuple)) else [samples]
-        return [np.asarray(a) for a in arrays]
+        arrays = [np.asarray(a) for a in arrays]
+        if not arrays or any(len(a) == 0 for a in arrays):
+            raise ValueError("sample_inputs is empty: pass at least one input to "
+                             "compare the export with Keras on, or None")
+        for i, (a, t) in enumerate(zip(arrays, model.inputs)):
+            if len(t.shape) == 4:  # images: the checks of data.check_image_batch
+                arrays[i] = check_image_batch(a, tuple(t.shape)[1:], "sample_inputs")
+        return arrays
     rng = np.random.default_rng(0)
     arrays = []
     for t in model.inputs:

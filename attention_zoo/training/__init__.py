@@ -283,6 +283,9 @@ def predict_views(model: keras.Model, data: Any,
     """``(plain, with_tta)`` class probabilities from one pass over the views:
     the un-augmented view is one of TTA's, so both accuracies cost what TTA
     costs alone."""
+    if hasattr(data, "cardinality") and int(data.cardinality()) == 0:
+        raise ValueError("data holds no batches: there is nothing to predict "
+                         "(an empty dataset or split)")
     chosen = views(tta)
     images = data.map(lambda x, *_: x)
     probabilities = [model.predict(images.map(lambda x, v=v: view(x, *v[:3])), verbose=0)
