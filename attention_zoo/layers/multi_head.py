@@ -79,9 +79,12 @@ class MultiHeadAttention(SequenceAttention):
             setattr(self, f"{name}_bias", bias)
 
     def _project(self, name: str, x: Any) -> Any:
+        # Cast to x's dtype although autocast reads weights in the compute
+        # dtype: PyTorch's symbolic trace (keras.Input) reads them uncast,
+        # and float32 weights would make the output's spec float32 there.
         bias = getattr(self, f"{name}_bias")
-        y = ops.matmul(x, getattr(self, f"{name}_kernel"))
-        return y if bias is None else y + bias
+        y = ops.matmul(x, ops.cast(getattr(self, f"{name}_kernel"), x.dtype))
+        return y if bias is None else y + ops.cast(bias, y.dtype)
 
     def _split_heads(self, x: Any, heads: int, width: int) -> Any:
         # (batch, T, heads * width) -> (batch, heads, T, width)
