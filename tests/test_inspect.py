@@ -85,3 +85,5 @@ def test_demo_runs_every_shipped_model_offline(tmp_path, monkeypatch, capsys):
     assert "layers built" in out and "shipped models: attn_cnn_cifar10" in out
     assert out.count(".jpg: ") == 10
     assert (tmp_path / "demo" / "attn_cnn_cifar10.png").is_file()
+    # Run again: the demo replaces its own plots.
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the layer table, then every shipped model "
                                     "on the repository's sample inputs")
     p.add_argument("--out", default="demo_output",
-                   help="folder for attention plots and highlights")
+                   help="folder for attention plots and highlights (the demo's "
+                        "<model>.png / .html there are replaced on every run)")
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("train", help="train a zoo model")

@@ -45,8 +45,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         check_ship_name(args.ship, overwrite=args.overwrite)
     if args.strategy:
-        from attention_zoo import training
-
         # MultiWorkerMirroredStrategy must exist before any TensorFlow work.
         args.strategy = training.get_strategy(args.strategy)
     keras.utils.set_random_seed(args.seed)

@@ -42,8 +42,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         kind = models.card(name)["model"]
         inputs = images if kind == "attn_cnn" else DEMO_TEXTS
         suffix = "png" if kind == "attn_cnn" else "html"
+        # The demo's own plots, replaced on every run.
         cmd_predict(argparse.Namespace(model=name, inputs=inputs, top=3, tta=False,
-                                       plot=str(out / f"{name}.{suffix}")))
+                                       plot=str(out / f"{name}.{suffix}"),
+                                       overwrite=True))
     return 0
 
 
@@ -87,7 +89,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    if args.plot and Path(args.plot).exists() and not getattr(args, "overwrite", False):
+    if args.plot and Path(args.plot).exists() and not args.overwrite:
         raise ValueError(f"--plot {args.plot!r} exists; pass --overwrite to replace "
                          f"it, or another path")
     model = load_model(args.model)
