@@ -52,12 +52,14 @@ def count_or_auto(value: str) -> int | None:
     return None if value.lower() == "auto" else positive_int(value)
 
 
-def _number(value: str, low: float, high: float, low_open: bool, what: str) -> float:
+def _number(value: str, low: float, high: float, low_open: bool, what: str,
+            high_open: bool = True) -> float:
     try:
         number = float(value)
     except ValueError:
         number = float("nan")
-    inside = (number > low if low_open else number >= low) and number < high
+    inside = ((number > low if low_open else number >= low)
+              and (number < high if high_open else number <= high))
     if not inside:  # NaN fails both comparisons
         raise argparse.ArgumentTypeError(f"expected {what}, received {value!r}")
     return number
@@ -76,6 +78,12 @@ def fraction(value: str) -> float:
 def rate(value: str) -> float:
     """An argparse type: a dropout rate in [0, 1)."""
     return _number(value, 0.0, 1.0, False, "a rate in [0, 1)")
+
+
+def agreement(value: str) -> float:
+    """An argparse type: a fraction in (0, 1] (export's --min-agreement)."""
+    return _number(value, 0.0, 1.0, True, "a fraction in (0, 1], such as 0.9",
+                   high_open=False)
 
 
 def jit_argument(value: str) -> bool | str:

@@ -10,18 +10,6 @@ import sys
 from attention_zoo.cli.common import load_model
 
 
-def agreement(value: str) -> float:
-    """An argparse type: a fraction in (0, 1]."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not 0 < number <= 1:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], such as "
-                                         f"0.9, received {value!r}")
-    return number
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     import numpy as np
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from attention_zoo.cli.common import (add_tta, attention_argument, count_or_auto,
-                                      fraction, jit_argument, positive_float,
-                                      positive_int, rate)
+from attention_zoo.cli.common import (add_tta, agreement, attention_argument,
+                                      count_or_auto, fraction, jit_argument,
+                                      positive_float, positive_int, rate)
 from attention_zoo.cli.ensemble import cmd_ensemble, cmd_ship
-from attention_zoo.cli.export import agreement, cmd_export
+from attention_zoo.cli.export import cmd_export
 from attention_zoo.cli.train import cmd_train
 from attention_zoo.cli.tune import cmd_tune
 from attention_zoo.cli.use import cmd_demo, cmd_evaluate, cmd_layers, cmd_predict

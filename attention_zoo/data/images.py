@@ -128,16 +128,23 @@ def _where(path: Path, member: str) -> str:
     return f"{member!r} in {str(path)!r}"
 
 
+@contextlib.contextmanager
+def _naming(path: Path, member: str) -> Iterator[None]:
+    """Turns an OSError on a file of a folder into a ValueError naming it."""
+    try:
+        yield
+    except OSError as error:
+        raise ValueError(f"cannot read {_where(path, member)}: "
+                         f"{_reason(error)}") from None
+
+
 def _read_all(path: Path, members: Iterable[str]) -> Iterator[tuple[str, bytes]]:
     """``(member, bytes)`` of each member; ValueError naming one that cannot
     be read."""
     if path.is_dir():
         for m in members:
-            try:
+            with _naming(path, m):
                 blob = (path / m).read_bytes()
-            except OSError as error:
-                raise ValueError(f"cannot read {_where(path, m)}: "
-                                 f"{_reason(error)}") from None
             yield m, blob
     else:
         with _open_zip(path) as archive:
@@ -205,11 +212,8 @@ def _fingerprint(path: Path, members: Sequence[str],
     if path.is_dir():
         entries = []
         for m in members:
-            try:
+            with _naming(path, m):
                 stat = (path / m).stat()
-            except OSError as error:
-                raise ValueError(f"cannot read {_where(path, m)}: "
-                                 f"{_reason(error)}") from None
             entries.append((m, stat.st_size, stat.st_mtime_ns))
         return entries
     stat = path.stat()
@@ -223,9 +227,7 @@ def _load_cached(cached: Path, count: int) -> np.ndarray | None:
     try:
         with np.load(cached, allow_pickle=False) as stored:
             images = stored["images"]
-    except FileNotFoundError:
-        return None
-    except Exception:  # noqa: BLE001 - any damage to our own cache: rebuild it
+    except Exception:  # noqa: BLE001 - missing, or any damage to our own cache
         return None
     if (images.dtype != np.uint8 or images.ndim != 4 or len(images) != count
             or images.shape[-1] != 3):
