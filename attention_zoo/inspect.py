@@ -14,9 +14,17 @@ from attention_zoo.layers import AttentionPooling1D
 from attention_zoo.layers.base import FeatureMapAttention
 
 
+def _network(model: keras.Model) -> keras.Model:
+    """Where a model's attention layers are: a task's backbone, or the model."""
+    backbone = getattr(model, "backbone", None)
+    return backbone if backbone is not None else model
+
+
 def attention_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The feature-map attention layers of a functional model, in order."""
-    return [layer for layer in model.layers if isinstance(layer, FeatureMapAttention)]
+    """The feature-map attention layers of a functional model (of a task's
+    backbone), in order."""
+    return [layer for layer in _network(model).layers
+            if isinstance(layer, FeatureMapAttention)]
 
 
 def attention_maps(model: keras.Model, images: Any) -> dict[str, Any]:
@@ -36,13 +44,14 @@ def attention_maps(model: keras.Model, images: Any) -> dict[str, Any]:
     images = check_image_batch(images, tuple(model.inputs[0].shape[1:]))
     # Fetch each layer's input, then call the layer eagerly on it: eager calls
     # add no nodes to the model's graph.
-    probe = keras.Model(model.inputs, [layer.input for layer in found])
+    probe = keras.Model(_network(model).inputs, [layer.input for layer in found])
     features = probe.predict(np.asarray(images), verbose=0)
     if len(found) == 1:
         features = [features]
     maps = {layer.name: layer(x, return_attention_scores=True)[1]
             for layer, x in zip(found, features)}
-    return keras.tree.map_structure(lambda t: np.asarray(t, np.float32), maps)
+    return keras.tree.map_structure(
+        lambda t: keras.ops.convert_to_numpy(t).astype(np.float32), maps)
 
 
 def spatial_map(maps: Any, size: tuple[int, int] | None = None) -> np.ndarray | None:
@@ -120,20 +129,18 @@ def has_token_attention(model: keras.Model) -> bool:
 
 def _find_text_parts(model: keras.Model
                      ) -> tuple[Any, keras.Model, keras.layers.Layer] | None:
-    """The vectorizer, token-id classifier and attention layer of a string
+    """The vectorizer, backbone and token attention layer of a string
     AttnTextClassifier, or of an ensemble's first member with token
     attention (an ensemble may hold an ``NBTextClassifier``, which has
     none); None if there is none."""
+    from attention_zoo.models.attn_text import AttnTextBackbone
     from attention_zoo.models.ensemble import ensemble_members
-    from attention_zoo.models.text import IDS_MODEL
 
     for member in ensemble_members(model):
-        try:
-            classifier = member.get_layer(IDS_MODEL)
-            return (member.get_layer("vectorize"), classifier,
-                    classifier.get_layer("token_attention"))
-        except ValueError:
-            continue
+        backbone = getattr(member, "backbone", None)
+        preprocessor = getattr(member, "preprocessor", None)
+        if isinstance(backbone, AttnTextBackbone) and preprocessor is not None:
+            return preprocessor.vectorize, backbone, backbone.token_attention
     return None
 
 
@@ -153,20 +160,20 @@ def explain_text(model: keras.Model, texts: Any) -> list[list[tuple[str, float]]
     explained by its first member with token attention."""
     from attention_zoo.models.text import as_text_tensor
 
-    vectorize, classifier, attention = _text_parts(model)
-    ids = np.asarray(vectorize(as_text_tensor(texts)))
+    vectorize, backbone, attention = _text_parts(model)
+    ids = keras.ops.convert_to_numpy(vectorize(as_text_tensor(texts)))
     vocabulary = vectorize.get_vocabulary()
     mask = ids != 0
     node_inputs = attention.input
     node_inputs = node_inputs if isinstance(node_inputs, list) else [node_inputs]
-    features = keras.Model(classifier.inputs, node_inputs).predict(ids, verbose=0)
+    features = keras.Model(backbone.inputs, node_inputs).predict(ids, verbose=0)
     if isinstance(attention, AttentionPooling1D):
         _, weights = attention(features[0], mask=mask, return_attention_scores=True)
     else:  # a sequence layer: (learned query, token states)
         _, weights = attention(features[0], features[1], value_mask=mask,
                                return_attention_scores=True)
     # (batch, T), (batch, 1, T) or (batch, heads, 1, T): mean over heads.
-    weights = np.asarray(weights, np.float32).reshape(len(ids), -1, ids.shape[1])
+    weights = keras.ops.convert_to_numpy(weights).astype(np.float32).reshape(len(ids), -1, ids.shape[1])
     weights = weights.mean(1)
     return [[(str(vocabulary[t]), float(w)) for t, w, keep in zip(row, ws, m) if keep]
             for row, ws, m in zip(ids, weights, mask)]

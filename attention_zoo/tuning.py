@@ -24,7 +24,8 @@ import numpy as np
 from attention_zoo import layers as zoo_layers
 from attention_zoo.layers.base import BottleneckAttention2D
 from attention_zoo.models.attn_cnn import AttnCNN
-from attention_zoo.models.whitening import ADAPT_EXAMPLES, adapt_whitening
+from attention_zoo.models.task import Task
+from attention_zoo.models.whitening import ADAPT_EXAMPLES
 from attention_zoo.models.text import ENCODERS, POOLINGS, AttnTextClassifier
 from attention_zoo.training import SparseSmoothedCrossentropy
 
@@ -112,7 +113,9 @@ class AttnCNNHyperModel(kt.HyperModel):
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x: Any, *args: Any,
             **kwargs: Any) -> Any:
         # The whitening stem's filters come from the trial's training images.
-        adapt_whitening(model.get_layer("attn_cnn"), np.asarray(x[:ADAPT_EXAMPLES]))
+        for layer in model.layers:
+            if isinstance(layer, Task):
+                layer.adapt([np.asarray(x[:ADAPT_EXAMPLES])])
         return model.fit(x, *args, **kwargs)
 
 

@@ -38,7 +38,7 @@ def test_attn_cnn_is_functional_and_takes_raw_pixels():
     np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(model.predict(images.astype("float32"), verbose=0), p)
     # Synchronized BatchNorm for tf.distribute; other backends refuse the option.
-    norms = [layer for layer in model.layers
+    norms = [layer for layer in model.backbone.layers
              if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and all(layer.synchronized == (keras.backend.backend() == "tensorflow")
                          for layer in norms)
@@ -48,7 +48,7 @@ def test_attn_cnn_is_functional_and_takes_raw_pixels():
                                        "gc", "bam", ["se", None, "cbam"]])
 def test_attention_is_one_argument(attention):
     model = AttnCNN(attention=attention, **TINY)
-    kinds = [type(l).__name__ for l in model.layers if "attention" in l.name]
+    kinds = [type(l).__name__ for l in model.backbone.layers if "attention" in l.name]
     expected = 0 if attention is None else 2 if isinstance(attention, list) else 3
     assert len(kinds) == expected
 
@@ -56,20 +56,21 @@ def test_residual_attention_adds_the_input_back():
     plain = AttnCNN(attention="se", residual_attention=False, **TINY)
     residual = AttnCNN(attention="se", **TINY)  # the default
     residual.set_weights(plain.get_weights())  # same layers, one Add more each
-    adds = [l.name for l in residual.layers if isinstance(l, keras.layers.Add)]
+    adds = [l.name for l in residual.backbone.layers if isinstance(l, keras.layers.Add)]
     assert adds == ["stage1_residual", "stage2_residual", "stage3_residual"]
     # x + se(x) = x * (1 + gate): a different function of the same weights.
     images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     assert not np.allclose(plain.predict(images, verbose=0),
                            residual.predict(images, verbose=0))
-    sub = keras.Model(residual.input, [residual.get_layer("stage1b_relu").output,
-                                       residual.get_layer("stage1_attention").output,
-                                       residual.get_layer("stage1_residual").output])
+    body = residual.backbone
+    sub = keras.Model(body.input, [body.get_layer("stage1b_relu").output,
+                                   body.get_layer("stage1_attention").output,
+                                   body.get_layer("stage1_residual").output])
     x, attended, out = sub.predict(images, verbose=0)
     np.testing.assert_allclose(out, x + attended, rtol=1e-5, atol=1e-5)
     # No attention: nothing to add.
     assert not any(isinstance(l, keras.layers.Add) for l in
-                   AttnCNN(attention=None, residual_attention=True, **TINY).layers)
+                   AttnCNN(attention=None, residual_attention=True, **TINY).backbone.layers)
 
 
 def test_activation_is_one_argument():
@@ -77,7 +78,7 @@ def test_activation_is_one_argument():
     nothing else: the same weights fit, and give other outputs."""
     gelu, relu = AttnCNN(activation="gelu", **TINY), AttnCNN(**TINY)
     relu.set_weights(gelu.get_weights())
-    acts = {l.name: l.activation.__name__ for l in relu.layers
+    acts = {l.name: l.activation.__name__ for l in relu.backbone.layers
             if isinstance(l, keras.layers.Activation) and l.name != "probabilities"}
     assert len(acts) == 7 and set(acts.values()) == {"relu"}
     images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)

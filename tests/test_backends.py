@@ -1,5 +1,6 @@
-"""The layer contract (tests/test_layer_contract.py) on Keras's JAX and
-PyTorch backends, each in a process of its own: a process picks its backend
+"""The layer contract (tests/test_layer_contract.py) and the zoo's models
+(tests/models_on_backend.py: recipes, save/load, shipped presets) on Keras's
+JAX and PyTorch backends, each in a process of its own: a process picks its backend
 once, when Keras loads. On PyTorch the jit_compile case is left out here
 (torch.compile takes 20-40 s per layer on 2 cores; it passes:
 ``KERAS_BACKEND=torch pytest tests/test_layer_contract.py``), and TFLite is
@@ -35,3 +36,28 @@ def test_the_layer_contract_holds_on(backend, selection):
                             "import keras; print(keras.backend.backend())"],
                            env=env, capture_output=True, text=True, timeout=300)
     assert probe.stdout.split()[-1] == backend
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_zoo_trains_saves_and_predicts_as_tensorflow_does_on(backend, tmp_path):
+    """Training with the default recipes, .keras round trips, and the
+    shipped presets' predictions equal to TensorFlow's (1e-4)."""
+    out = tmp_path / "predictions.npz"
+    env = {**os.environ, "KERAS_BACKEND": backend, "ZOO_PRESET_PREDICTIONS": str(out)}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/models_on_backend.py", "-q", "-n", "0",
+         "-p", "no:cacheprovider"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    output = "\n".join(line for line in (run.stdout + run.stderr).splitlines()
+                       if not line.startswith(NOISE))
+    assert run.returncode == 0, output[-4000:]
+    import numpy as np
+
+    from models_on_backend import preset_inputs
+    from attention_zoo import models
+
+    theirs = np.load(out)
+    assert sorted(theirs.files) == models.pretrained()
+    for name in theirs.files:
+        ours = models.load(name).predict(preset_inputs(name), verbose=0)
+        np.testing.assert_allclose(theirs[name], ours, atol=1e-4, err_msg=name)

@@ -79,7 +79,7 @@ def test_fast_layers_fall_back_where_they_do_not_apply():
 
 def test_attn_cnn_uses_them_and_shares_weight_files_with_keras_layers(tmp_path, monkeypatch):
     model = AttnCNN(width=(8, 16, 16))
-    kinds = {type(layer) for layer in model.layers}
+    kinds = {type(layer) for layer in model.backbone.layers}
     assert {cpu_kernels.BatchNormalization, cpu_kernels.Conv2D} <= kinds
     images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
     want = model.predict(images, verbose=0)

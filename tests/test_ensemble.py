@@ -37,7 +37,7 @@ def gram_model(seed: int) -> keras.Model:
 @pytest.mark.parametrize("truncating", ["post", "pre"])
 def test_a_batch_is_padded_to_its_longest_text_only(truncating):
     model = word_model(0, truncating=truncating, max_length=6)
-    vectorize = model.get_layer("vectorize")
+    vectorize = model.preprocessor.vectorize
     ids = lambda texts: np.asarray(vectorize(keras.ops.convert_to_tensor(texts)))
     assert ids(["the film", "great"]).shape == (2, 2)
     assert ids(["", ""]).shape == (2, 1) and not ids(["", ""]).any()
@@ -167,7 +167,7 @@ def test_ensemble_exports_with_one_tokenizer_per_member(tmp_path):
     np.testing.assert_allclose(export.run_tflite((tmp_path / "e.tflite").read_bytes(),
                                                  feed)[0], got, atol=1e-6)
     single = export.token_inputs(word_model(0))(TEXTS)
-    assert list(single) == export.input_names(word_model(0).get_layer("token_classifier"))
+    assert list(single) == export.input_names(word_model(0))
     int8 = export.export(model, tmp_path / "e8.tflite", "tflite", quantize="int8",
                          representative_data=[TEXTS, TEXTS[::-1]])
     assert int8["quantize"] == "int8" and int8["top1_agreement"] >= 0.5

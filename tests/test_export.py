@@ -494,7 +494,7 @@ def test_text_mobile_exports_take_ids_with_a_tokenizer(text_model, tmp_path, for
     texts = ["A GRIPPING film!!", "", "Émile's 😀 <br/> film", "long " * 5000,
              "tab\tand\u00a0nbsp"]
     ids = tokenizer(texts)
-    vectorize = text_model.get_layer("vectorize")
+    vectorize = text_model.preprocessor.vectorize
     from attention_zoo.models.text import as_text_tensor
     np.testing.assert_array_equal(ids, np.asarray(vectorize(as_text_tensor(texts))))
     if format == "tflite":
@@ -527,7 +527,7 @@ def test_bigru_text_model_converts_with_a_dynamic_batch_and_to_int8(tmp_path):
     # is int8. (Untrained: probabilities near 0.5, so the error, not the
     # argmax, is what is checked.)
     assert int8["max_abs_error"] < 0.05
-    assert export.default_float_layers(model.get_layer("token_classifier")) == (
+    assert export.default_float_layers(model) == (
         "token_attention",)
     assert "SOFTMAX" in int8["ops"]["float_ops"]
     assert "LOGISTIC" not in int8["ops"]["float_ops"]

@@ -26,7 +26,7 @@ def test_attention_maps_of_every_layer():
     assert maps["stage3_attention"].shape == (2, 3, 3, 1)
     np.testing.assert_allclose(maps["stage3_attention"].sum((1, 2, 3)), 1.0, rtol=1e-5)
     # The maps are those the model computed: re-derive stage 1's by hand.
-    layer = model.get_layer("stage1_attention")
+    layer = model.backbone.get_layer("stage1_attention")
     features = keras.Model(model.inputs, layer.input).predict(IMAGES, verbose=0)
     _, direct = layer(features, return_attention_scores=True)
     np.testing.assert_allclose(maps["stage1_attention"]["spatial"],

@@ -71,8 +71,8 @@ def test_set_counts_gives_naive_bayes_log_count_ratios():
 def test_fit_sets_the_ratios_and_learns():
     data = tiny_texts()
     model = trained(data)
-    nb = model.get_layer("token_classifier").get_layer("naive_bayes")
-    vocabulary = model.get_layer("vectorize").get_vocabulary()
+    nb = model.naive_bayes
+    vocabulary = model.preprocessor.vectorize.get_vocabulary()
     ratios = nb.ratios.numpy()
     assert ratios[vocabulary.index("great"), 1] > 0 > ratios[vocabulary.index("dull"), 1]
     p = model.predict(["the film was superb", "the plot was tedious", "great"],

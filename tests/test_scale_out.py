@@ -90,7 +90,7 @@ def test_space_overrides_narrow_the_search():
                                      ).build(hp)
     assert hp.values["attention"] == "se" and hp.values["reduction"] == 4
     assert 0.1 <= hp.values["learning_rate"] <= 0.2
-    assert [l.reduction for l in model.get_layer("attn_cnn").layers
+    assert [l.reduction for l in model.get_layer("attn_cnn").backbone.layers
             if "attention" in l.name] == [4, 4]
     assert "accuracy" in [m.name for m in model.metrics] or model.compiled
 

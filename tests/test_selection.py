@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -221,7 +227,114 @@ def test_the_cli_trains_attn_cnn_with_its_selection_proxy(tiny_zip, tmp_path, pr
 def test_the_attn_cnn_proxy_takes_airbench96_fasters_widths():
     from attention_zoo.models.attn_cnn import selection_proxy
 
-    layers = selection_proxy().layers
+    layers = selection_proxy().backbone.layers
     widths = [layer.filters for layer in layers if layer.name.endswith("_conv")]
     assert sorted(set(widths)) == [32, 64]
     assert all(not layer.name.endswith("attention") for layer in layers)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _crossentropy(weights: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -np.sum(y * np.log(_softmax(x @ weights[0] + weights[1])), axis=1)
+
+
+def _selection_case() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The net's and the proxy's starting weights (Dense 8 -> 3, softmax) and
+    a fixed batch of 16, the same in every process."""
+    rng = np.random.default_rng(7)
+    weights = [rng.normal(size=shape).astype("float32")
+               for shape in [(8, 3), (3,), (8, 3), (3,)]]
+    x = rng.normal(size=(16, 8)).astype("float32")
+    return weights, x, np.eye(3, dtype="float32")[rng.integers(0, 3, 16)]
+
+
+def _train_a_selection() -> dict:
+    """Two SGD steps (lr 0.1, no momentum, keep 0.5) on the fixed batch, then
+    two epochs of fit on 64 random examples, on this process's backend."""
+    weights, x, y = _selection_case()
+    models = []
+    for name, start in (("net", weights[:2]), ("proxy", weights[2:])):
+        inputs = keras.Input((8,))
+        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs),
+                            name=name)
+        model.set_weights(start)
+        models.append(model)
+    trainer = HardExampleTrainer(*models, keep=0.5)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1),
+                    loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+
+    def now() -> list[list]:
+        return [np.asarray(w).tolist() for w in trainer.net.weights + trainer.proxy.weights]
+
+    steps = []
+    for _ in range(2):
+        loss = trainer.train_on_batch(x, y, return_dict=True)["loss"]
+        steps.append({"loss": float(loss), "weights": now()})
+    rng = np.random.default_rng(8)
+    before = now()
+    history = trainer.fit(rng.normal(size=(64, 8)).astype("float32"),
+                          np.eye(3, dtype="float32")[rng.integers(0, 3, 64)],
+                          batch_size=16, epochs=2, verbose=0).history
+    return {"backend": keras.backend.backend(), "steps": steps,
+            "fit_loss": history["loss"], "before_fit": before, "after_fit": now()}
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_selection_trains_alike_on_every_backend(backend):
+    if backend == keras.backend.backend():
+        result = _train_a_selection()
+    else:  # a process picks its backend once, when Keras loads
+        tests = str(Path(__file__).resolve().parent)
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+        run = subprocess.run(
+            [sys.executable, "-W", "ignore", "-c",
+             "import json, test_selection; print(json.dumps(test_selection._train_a_selection()))"],
+            cwd=Path(tests).parent, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    # By hand: the net and the proxy each take an SGD step on the mean loss
+    # of the 8 examples the proxy ranked hardest, with its weights before the
+    # step; the second step ranks again with the proxy's new weights.
+    weights, x, y = _selection_case()
+    for step in result["steps"]:
+        kept = np.argsort(-_crossentropy(weights[2:], x, y))[:8]
+        assert step["loss"] == pytest.approx(
+            _crossentropy(weights[:2], x[kept], y[kept]).mean(), rel=1e-5)
+        updated = []
+        for kernel, bias in (weights[:2], weights[2:]):
+            error = (_softmax(x[kept] @ kernel + bias) - y[kept]) / len(kept)
+            updated += [kernel - 0.1 * x[kept].T @ error, bias - 0.1 * error.sum(axis=0)]
+        weights = updated
+        for mine, theirs in zip(step["weights"], weights):
+            np.testing.assert_allclose(np.array(mine), theirs, atol=1e-5)
+    assert np.all(np.isfinite(result["fit_loss"])) and len(result["fit_loss"]) == 2
+    # Every weight of both models moved during fit.
+    for before, after in zip(result["before_fit"], result["after_fit"]):
+        assert not np.allclose(before, after)
+
+
+def test_variable_groups_merge_the_nets_and_the_proxys():
+    from attention_zoo.training.optimizers import VariableGroups
+
+    class Grouped(keras.Model):
+        def __init__(self, **kwargs):
+            inputs = keras.Input((3,))
+            dense = keras.layers.Dense(2, activation="softmax")
+            super().__init__(inputs, dense(inputs), **kwargs)
+            self.dense = dense
+
+        def variable_groups(self) -> VariableGroups:
+            return VariableGroups(orthogonal=(self.dense.kernel,), offsets=(self.dense.bias,))
+
+    net, proxy = Grouped(name="net"), Grouped(name="proxy")
+    groups = HardExampleTrainer(net, proxy).variable_groups()
+    assert isinstance(groups, VariableGroups)
+    assert [id(v) for v in groups.orthogonal] == [id(net.dense.kernel), id(proxy.dense.kernel)]
+    assert [id(v) for v in groups.offsets] == [id(net.dense.bias), id(proxy.dense.bias)]
+    assert groups.stem_bias == ()

@@ -160,14 +160,14 @@ def test_truncating_pre_keeps_the_last_tokens(tmp_path):
     explained = inspect.explain_text(model, texts)
     assert [t for t, _ in explained[0]] == ["the", "ending", "was", "great"]
     assert [t for t, _ in explained[1]] == ["great", "film"] and explained[2] == []
-    ids = np.asarray(model.get_layer("vectorize")(keras.ops.convert_to_tensor(texts)))
+    ids = np.asarray(model.preprocessor(texts))
     np.testing.assert_array_equal(ids, Tokenizer(vocabulary, 4, truncating="pre")(texts))
     np.testing.assert_array_equal(Tokenizer(vocabulary, 4)(texts[:1])[0], [2, 3, 4, 5])
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(loaded.predict(texts, verbose=0),
                                model.predict(texts, verbose=0), rtol=1e-6)
-    assert loaded.get_layer("vectorize").get_config()["truncating"] == "pre"
+    assert loaded.preprocessor.vectorize.get_config()["truncating"] == "pre"
 
 
 def test_split_contractions_reads_raw_text_as_treebank_text(tmp_path):
@@ -190,7 +190,7 @@ def test_split_contractions_reads_raw_text_as_treebank_text(tmp_path):
     assert "nt" in vocabulary and "doesnt" not in vocabulary
     model = AttnTextClassifier(vocabulary=vocabulary, max_length=16, embed_dim=8,
                                hidden=4, split_contractions=True)
-    ids = np.asarray(model.get_layer("vectorize")(keras.ops.convert_to_tensor(raw)))
+    ids = np.asarray(model.preprocessor(raw))
     python = Tokenizer(vocabulary, 16, split_contractions=True)(raw)
     np.testing.assert_array_equal(python[:, :ids.shape[1]], ids)
     model.save(tmp_path / "m.keras")

@@ -66,11 +66,11 @@ def test_dirac_initializer():
 
 def test_airbench_attn_cnn_saves_and_loads(tmp_path):
     model = AttnCNN(**AIRBENCH)
-    assert model.get_layer("stem_whiten").output.shape == (None, 31, 31, 24)
+    assert model.backbone.get_layer("stem_whiten").output.shape == (None, 31, 31, 24)
     assert model.get_layer("pool").input.shape[1:3] == (3, 3)
     assert not any(w.name == "gamma" for w in model.weights)
     images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype("uint8")
-    assert adapt_whitening(model, images) == ["stem_whiten"]
+    assert adapt_whitening(model.backbone, images) == ["stem_whiten"]
     path = tmp_path / "m.keras"
     model.save(path)
     restored = keras.saving.load_model(path, safe_mode=True)
@@ -94,7 +94,7 @@ def test_fit_adapts_the_whitening_to_training_images(tiny_zip, capsys):
                           data.pipeline(train, 16, training=True),
                           data.pipeline(val, 16), recipe=recipe, verbose=0)
     assert "adapted stem_whiten to" in capsys.readouterr().out
-    kernel = result.model.get_layer("stem_whiten").kernel.numpy()
+    kernel = result.model.backbone.get_layer("stem_whiten").kernel.numpy()
     untouched = PatchWhitening()
     untouched.build((None, 32, 32, 3))
     assert not np.allclose(kernel, untouched.kernel.numpy())
@@ -106,7 +106,8 @@ def _one_step(recipe: training.Recipe, steps: int = 1) -> tuple[np.ndarray, np.n
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, use_bias=False),
                               keras.layers.BatchNormalization(scale=False)])
-    optimizer = training.make_optimizer(recipe, steps_per_epoch=steps)
+    optimizer = training.make_optimizer(recipe, steps_per_epoch=steps,
+                                        groups=training.variable_groups(model))
     before = [w.numpy().copy() for w in model.trainable_variables]
     x = tf.random.normal((8, 4), seed=1)
     for _ in range(steps):
@@ -133,7 +134,9 @@ def _stem_bias_path(recipe: training.Recipe, steps: int = 4) -> list[np.ndarray]
     model = keras.Sequential([keras.Input((4, 4, 3)), PatchWhitening(name="stem_whiten"),
                               keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(2)])
-    optimizer = training.make_optimizer(recipe, steps_per_epoch=steps)
+    stem = model.get_layer("stem_whiten")
+    optimizer = training.make_optimizer(recipe, steps_per_epoch=steps,
+                                        groups=training.VariableGroups(stem_bias=(stem.bias,)))
     x = tf.random.normal((8, 4, 4, 3), seed=1)
     path = []
     for _ in range(steps):
@@ -164,12 +167,13 @@ def test_whiten_bias_epochs_decays_then_freezes_the_stem_bias():
 
 def test_stem_bias_steps_round_trips_and_keeps_muon_kernels_undecayed():
     recipe = training.get_recipe("cifar10", whiten_bias_epochs=3.0)
-    optimizer = training.make_optimizer(recipe, steps_per_epoch=10)
+    model = AttnCNN(**AIRBENCH)
+    optimizer = training.make_optimizer(recipe, steps_per_epoch=10,
+                                        groups=training.variable_groups(model))
     assert optimizer.stem_bias_steps == 30
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(optimizer))
     assert restored.stem_bias_steps == 30
-    model = AttnCNN(**AIRBENCH)
     optimizer.build(model.trainable_variables)
     skipped = {v.path for v in model.trainable_variables
                if not optimizer._use_weight_decay(v)}

@@ -140,3 +140,11 @@ def per_class(data_set: ImageSet, n: int) -> ImageSet:
     index = np.concatenate([np.flatnonzero(data_set.labels == c)[:n]
                             for c in range(len(data_set.class_names))])
     return data_set.take(np.sort(index))
+
+
+def takes_text(model: keras.Model) -> bool:
+    """``models.takes_text``, imported when a command runs (not at start-up,
+    where it would load Keras and TensorFlow before they are silenced)."""
+    from attention_zoo.models.task import takes_text as model_takes_text
+
+    return model_takes_text(model)

@@ -23,7 +23,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from attention_zoo.cli.common import load_model
     from attention_zoo.models import ensemble
     from attention_zoo.models.cards import check_ship_name, machine, ship
-    from attention_zoo.models.registry import FILE_ARGUMENTS
+    from attention_zoo.models.presets import FILE_ARGUMENTS
 
     if args.ship:  # before the members are loaded and evaluated
         check_ship_name(args.ship, overwrite=args.overwrite)
@@ -92,7 +92,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
     exactly what ``attention-zoo train --ship`` would have written."""
     from attention_zoo.cli.common import load_model
     from attention_zoo.models.cards import check_ship_name, ship
-    from attention_zoo.models.registry import FILE_ARGUMENTS
+    from attention_zoo.models.presets import FILE_ARGUMENTS
 
     check_ship_name(args.name, overwrite=args.overwrite)
     run = Path(args.folder)
@@ -136,9 +136,9 @@ def _summary(run: Path, command: str = "ensemble") -> dict[str, Any]:
 def _validation(args: argparse.Namespace, model: Any) -> tuple[Any, dict[str, int]]:
     """The members' validation split, as `attention-zoo train` made it."""
     from attention_zoo import data
-    from attention_zoo.cli.common import text_splits
+    from attention_zoo.cli.common import takes_text, text_splits
 
-    if model.inputs[0].dtype == "string":
+    if takes_text(model):
         _, val_set, _ = text_splits(args)
         return (data.text_pipeline(val_set, 256, one_hot=False),
                 {"val_texts": len(val_set)})

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from attention_zoo.cli.common import load_model
+from attention_zoo.cli.common import load_model, takes_text
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from attention_zoo import data
 
         rng = np.random.default_rng(0)
-        if model.inputs[0].dtype == "string":
+        if takes_text(model):
             texts = data.text_tsv(args.data).texts
             pick = rng.choice(len(texts), min(args.calibration, len(texts)),
                               replace=False)

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from attention_zoo.cli.common import class_names, load_model
+from attention_zoo.cli.common import class_names, load_model, takes_text
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -57,8 +57,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     classes = int(model.outputs[0].shape[-1])
-    names = class_names(args, classes, images=model.inputs[0].dtype != "string")
-    if model.inputs[0].dtype == "string":
+    names = class_names(args, classes, images=not takes_text(model))
+    if takes_text(model):
         if not args.data:
             raise ValueError("a text model needs --data (a label<TAB>text file)")
         if args.tta:
@@ -93,7 +93,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--plot {args.plot!r} exists; pass --overwrite to replace "
                          f"it, or another path")
     model = load_model(args.model)
-    if model.inputs[0].dtype == "string":
+    if takes_text(model):
         if args.tta:
             raise ValueError("--tta flips and shifts images; "
                              f"{args.model} is a text model")
@@ -164,4 +164,3 @@ def _predict_images(args: argparse.Namespace, model) -> int:
         written = inspect.plot_attention(model, batch, args.plot, titles=titles)
         print(f"attention maps: {written}")
     return 0
-

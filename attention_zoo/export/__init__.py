@@ -45,6 +45,7 @@ from attention_zoo.export.paths import (FILE_SUFFIXES, FORMATS, MARKER, check_pa
                                         check_side_files, holds)
 from attention_zoo.data.images import check_image_batch
 from attention_zoo.files import discard, install, temporary_beside, write_text
+from attention_zoo.models.task import takes_text
 from attention_zoo.export.onnx_model import onnx_runner, to_onnx
 from attention_zoo.export.saved_model import input_names, output_order, write_saved_model
 from attention_zoo.export.tflite import (
@@ -69,6 +70,9 @@ FLOAT_TOLERANCE = 1e-4
 #: most MAX_HELD_BACK) is kept out of calibration and compared on.
 HOLD_BACK = 5
 MAX_HELD_BACK = 256
+#: The name of the token-id model a text export holds.
+TOKEN_MODEL = "token_classifier"
+
 SAMPLE_TEXTS = ["a gripping, beautifully acted film", "dull, lifeless and far too long",
                 "", "Ça va? Émile's <br /> 2nd film 😀 is GREAT!!!",
                 "not bad at all", "the plot makes no sense " * 40,
@@ -264,10 +268,12 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
     full = check_path(path, format, overwrite, model.name)
     given = os.fspath(path)
     text_files: dict[str, Any] = {}
-    if model.inputs[0].dtype == "string":
+    if takes_text(model):
         if sample_inputs is None:
             agreement_on = "sample texts"
-        if format != "saved_model":
+        if format == "saved_model":  # it keeps the strings: tokenization inside
+            model = string_model(model)
+        else:
             # Mobile runtimes get token ids; the tokenizer travels beside the file.
             model, sample_inputs, text_files, tokenize = _token_model(model, full,
                                                                       sample_inputs)
@@ -360,7 +366,6 @@ def _token_model(model: keras.Model, path: Path, sample_inputs: Any
     the model's id inputs."""
     from attention_zoo.data import tokenizer as tokenizer_module
     from attention_zoo.models.ensemble import ensemble_members, named_view
-    from attention_zoo.models.text import IDS_MODEL
 
     parts = ensemble_members(model)
     texts = list(sample_inputs) if sample_inputs is not None else SAMPLE_TEXTS
@@ -371,8 +376,7 @@ def _token_model(model: keras.Model, path: Path, sample_inputs: Any
         tokenizer, member_files = _tokenizer(member, prefix, texts)
         tokenizers.append(tokenizer)
         files.update(member_files)
-        classifiers.append(fixed_length(member.get_layer(IDS_MODEL),
-                                        tokenizer.max_length))
+        classifiers.append(fixed_length(member, tokenizer.max_length))
     files[f"{stem}.tokenizer.py"] = Path(tokenizer_module.__file__).read_text(
         encoding="utf-8")
     ids = [tokenizer(texts) for tokenizer in tokenizers]
@@ -384,8 +388,20 @@ def _token_model(model: keras.Model, path: Path, sample_inputs: Any
     outputs = [named_view(c, f"member{i}")(x)
                for i, (c, x) in enumerate(zip(classifiers, inputs))]
     mean = keras.layers.Average(dtype="float32", name="probabilities")(outputs)
-    token_model = keras.Model(inputs, mean, name=IDS_MODEL)
+    token_model = keras.Model(inputs, mean, name=TOKEN_MODEL)
     return token_model, ids, files, lambda batch: [t(batch) for t in tokenizers]
+
+
+def string_model(task: keras.Model) -> keras.Model:
+    """A text task with its preprocessor inside: a functional model from
+    ``(batch,)`` strings to the task's output, for a SavedModel that takes
+    raw texts. TensorFlow backend only (other backends hold no strings)."""
+    if not getattr(task, "preprocessor", None):
+        return task  # a string-input functional model already
+    texts = keras.Input((), dtype="string", name="text")
+    ids = task.preprocessor(texts)
+    outputs = task(list(ids) if isinstance(ids, (tuple, list)) else ids)
+    return keras.Model(texts, outputs, name=task.name)
 
 
 def token_inputs(model: keras.Model) -> Callable[[Sequence[str]], dict[str, np.ndarray]]:
@@ -410,7 +426,7 @@ def _tokenizer(model: keras.Model, prefix: str, texts: list
     from attention_zoo.data.text import standardize_contractions
     from attention_zoo.models.text import as_text_tensor
 
-    vectorize = model.get_layer("vectorize")
+    vectorize = model.preprocessor.vectorize
     config = vectorize.get_config()
     vocabulary = [str(t) for t in vectorize.get_vocabulary()[2:]]
     ngrams = config.get("ngrams")
@@ -420,7 +436,7 @@ def _tokenizer(model: keras.Model, prefix: str, texts: list
     tokenizer = tokenizer_module.Tokenizer(vocabulary, config["output_sequence_length"],
                                            ngrams, truncating, split)
     ids = tokenizer(texts)
-    found = np.asarray(vectorize(as_text_tensor(texts)))  # padded to the longest
+    found = keras.ops.convert_to_numpy(vectorize(as_text_tensor(texts)))  # to the longest
     if not np.array_equal(ids[:, :found.shape[1]], found) or ids[:, found.shape[1]:].any():
         raise ExportError("the Python tokenizer disagrees with the model's "
                           "TextVectorization on the sample texts")
@@ -435,15 +451,13 @@ def _tokenizer(model: keras.Model, prefix: str, texts: list
 
 
 def fixed_length(classifier: keras.Model, length: int) -> keras.Model:
-    """A copy of a token-id classifier (same weights) whose input is
-    ``(batch, length)``: string models run theirs on ids padded to each
-    batch's longest text, mobile runtimes need one shape."""
+    """A token-id classifier (same layers and weights) whose input is
+    ``(batch, length)``: text tasks run on ids padded to each batch's
+    longest text, mobile runtimes need one shape."""
     if classifier.inputs[0].shape[1] == length:
         return classifier
     ids = keras.Input((length,), dtype="int32", name=input_names(classifier)[0])
-    copy = keras.models.clone_model(classifier, input_tensors=ids)
-    copy.set_weights(classifier.get_weights())
-    return copy
+    return keras.Model(ids, classifier(ids), name=TOKEN_MODEL)
 
 
 def _batches(inputs: list[np.ndarray], batch_size: int | None):

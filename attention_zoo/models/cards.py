@@ -11,7 +11,7 @@ from typing import Any
 import keras
 
 from attention_zoo.files import discard, install, temporary_beside, write_text
-from attention_zoo.models.registry import CARD_FILE, WEIGHTS_FILE, weights_root
+from attention_zoo.models.presets import CARD_FILE, WEIGHTS_FILE, weights_root
 from attention_zoo.training import save_atomically
 
 

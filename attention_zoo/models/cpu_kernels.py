@@ -1,4 +1,5 @@
-"""Faster training kernels for AttnCNN on TensorFlow without a GPU.
+"""Faster training kernels for AttnCNN on TensorFlow without a GPU: an
+opt-in strategy, chosen by backend and device (``layer_classes``).
 
 Both layers compute what their Keras parents compute, with the same weights,
 config and saved files; they change only how a training step gets there, and
@@ -39,6 +40,23 @@ def _tensorflow_on_cpu() -> bool:
     import tensorflow as tf
 
     return not tf.config.list_logical_devices("GPU")
+
+
+#: What ``layer_classes`` accepts.
+KERNELS = ("auto", "keras")
+
+
+def layer_classes(kernels: str = "auto") -> tuple[type, type]:
+    """The ``(Conv2D, BatchNormalization)`` classes a convnet builds with:
+    this module's on TensorFlow without a GPU when ``kernels="auto"``,
+    Keras's own everywhere else (JAX, PyTorch, GPUs) and with
+    ``kernels="keras"``. Either way the model computes the same and writes
+    the same weight files."""
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, received {kernels!r}")
+    if kernels == "auto" and _tensorflow_on_cpu():
+        return Conv2D, BatchNormalization
+    return keras.layers.Conv2D, keras.layers.BatchNormalization
 
 
 def _replicas_in_sync() -> int:

@@ -17,7 +17,8 @@ import numpy as np
 
 from attention_zoo.layers.base import float32_weight
 from attention_zoo.models.registry import register_model
-from attention_zoo.models.text import IDS_MODEL, string_input_model, vocabulary_list
+from attention_zoo.models.attn_text.preprocessor import TextPreprocessor, vocabulary_list
+from attention_zoo.models.task import Task
 
 #: Additive smoothing of the per-class n-gram counts.
 ALPHA = 1.0
@@ -106,31 +107,87 @@ class NaiveBayesLogits(keras.layers.Layer):
                 "num_classes": self.num_classes, "init": self.init}
 
 
-def nb_token_classifier(num_classes: int, vocab_size: int, max_length: int,
-                        init: float = 0.0, variable_length: bool = False) -> keras.Model:
-    """The classifier on int32 n-gram ids ``(batch, max_length)`` (0 =
-    padding): distinct ids -> ``NaiveBayesLogits`` -> softmax. What TFLite
-    and ONNX exports contain; ``variable_length`` takes any ``T``."""
-    ids = keras.Input((None if variable_length else max_length,), dtype="int32",
-                      name="token_ids")
-    distinct = DistinctTokens(name="distinct")(ids)
-    logits = NaiveBayesLogits(vocab_size, num_classes, init=init,
-                              name="naive_bayes")(distinct)
-    probabilities = keras.layers.Activation("softmax", dtype="float32",
-                                            name="probabilities")(logits)
-    return keras.Model(ids, probabilities, name=IDS_MODEL)
+@keras.saving.register_keras_serializable(package="attention_zoo")
+class NaiveBayesClassifier(Task):
+    """NBSVM as a task: distinct ids -> ``NaiveBayesLogits`` -> softmax,
+    behind a ``TextPreprocessor`` that gives words and n-grams. ``adapt``
+    sets the naive-Bayes ratios from a training set (``training.fit`` calls
+    it before the first step).
+
+    Input ``(batch, T)`` int32 n-gram ids (raw strings through the
+    preprocessor); output ``(batch, num_classes)`` float32 probabilities.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int = 2, init: float = 0.0,
+                 preprocessor: TextPreprocessor | None = None,
+                 name: str = "nb_text", **kwargs: Any) -> None:
+        self.preprocessor = preprocessor
+        ids = keras.Input((None,), dtype="int32", name="token_ids")
+        distinct = DistinctTokens(name="distinct")(ids)
+        logits = NaiveBayesLogits(vocab_size, num_classes, init=init,
+                                  name="naive_bayes")(distinct)
+        probabilities = keras.layers.Activation("softmax", dtype="float32",
+                                                name="probabilities")(logits)
+        super().__init__(inputs=ids, outputs=probabilities, name=name, **kwargs)
+        self.vocab_size, self.num_classes, self.init = vocab_size, num_classes, init
+
+    @property
+    def naive_bayes(self) -> NaiveBayesLogits:
+        return next(l for l in self.layers if isinstance(l, NaiveBayesLogits))
+
+    def adapt(self, batches: Iterable[tuple[Any, Any]],
+              reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> list[str]:
+        """Counts, over ``batches`` of ``(texts, labels)`` (ids for a task
+        without a preprocessor; labels as ids or one-hot), the texts of each
+        class holding each n-gram, and sets the naive-Bayes ratios from
+        them. ``reduce`` combines the counts of several workers (it gets and
+        returns one array)."""
+        layer = self.naive_bayes
+        distinct = self.get_layer("distinct")
+        counts = np.zeros((layer.vocab_size, layer.num_classes), np.float64)
+        class_counts = np.zeros(layer.num_classes, np.float64)
+        for inputs, labels, *_ in batches:
+            labels = np.asarray(labels)
+            if labels.ndim == 2:
+                labels = labels.argmax(axis=1)
+            ids = self.preprocessor(inputs) if self.preprocessor is not None else inputs
+            ids = keras.ops.convert_to_numpy(distinct(ids)).astype(np.int64)
+            cells = ids * layer.num_classes + labels[:, None]
+            counts += np.bincount(cells[ids != 0], minlength=counts.size
+                                  ).reshape(counts.shape)
+            class_counts += np.bincount(labels, minlength=layer.num_classes)
+        if reduce is not None:
+            both = reduce(np.concatenate([counts, class_counts[None]], axis=0))
+            counts, class_counts = both[:-1], both[-1]
+        layer.set_counts(counts, class_counts)
+        return [f"{layer.name} (the training set's n-gram counts)"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"vocab_size": self.vocab_size, "num_classes": self.num_classes,
+                "init": self.init,
+                "preprocessor": (None if self.preprocessor is None else
+                                 keras.saving.serialize_keras_object(self.preprocessor)),
+                "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "NaiveBayesClassifier":
+        config = dict(config)
+        if config.get("preprocessor") is not None:
+            config["preprocessor"] = keras.saving.deserialize_keras_object(
+                config["preprocessor"])
+        return cls(**config)
 
 
 @register_model("nb_text")
 def NBTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | None = None,
                      ngrams: int = 3, max_length: int = 8000, init: float = 0.0,
                      split_contractions: bool = False,
-                     name: str = "nb_text") -> keras.Model:
-    """A string-input NBSVM: ``TextVectorization`` (``standardize``, words
+                     name: str = "nb_text") -> NaiveBayesClassifier:
+    """A string-input NBSVM: ``TextPreprocessor`` (``standardize``, words
     and n-grams up to ``ngrams``) -> distinct ids -> ``NaiveBayesLogits``
     -> softmax. ``training.fit`` sets the naive-Bayes ratios from the
     training set before the first step; outside it, call
-    ``adapt_naive_bayes(model, batches)``.
+    ``model.adapt(batches)``.
 
     Args:
         vocabulary: n-grams, most frequent first (``data.text.build_vocabulary``
@@ -144,64 +201,28 @@ def NBTextClassifier(num_classes: int = 2, vocabulary: Sequence[str] | str | Non
     Inputs: ``(batch,)`` strings. Output: ``(batch, num_classes)`` float32
     probabilities.
     """
-    vocabulary = vocabulary_list(vocabulary)
-    if vocabulary is None:
+    tokens = vocabulary_list(vocabulary)
+    if tokens is None:
         raise ValueError("NBTextClassifier needs a vocabulary (build one with "
                          "attention_zoo.data.text.build_vocabulary(texts, size, ngrams))")
     if not isinstance(ngrams, int) or ngrams < 1:
         raise ValueError(f"ngrams must be an int >= 1, received {ngrams!r}")
-    classifier = nb_token_classifier(num_classes, len(vocabulary) + 2, max_length,
-                                     init, variable_length=True)
-    return string_input_model(classifier, vocabulary, max_length,
-                              ngrams if ngrams > 1 else None, name=name,
-                              split_contractions=split_contractions)
-
-
-def naive_bayes_layers(model: keras.Model) -> list[tuple[keras.Model, NaiveBayesLogits]]:
-    """``(model holding it, layer)`` for each ``NaiveBayesLogits`` in
-    ``model`` and in the models nested in it, at any depth."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, NaiveBayesLogits):
-            found.append((model, layer))
-        elif isinstance(layer, keras.Model):
-            found += naive_bayes_layers(layer)
-    return found
+    preprocessor = TextPreprocessor(tokens, max_length, ngrams if ngrams > 1 else None,
+                                    split_contractions=split_contractions,
+                                    name="preprocessor")
+    return NaiveBayesClassifier(len(tokens) + 2, num_classes, init, preprocessor,
+                                name=name)
 
 
 def adapt_naive_bayes(model: keras.Model, batches: Iterable[tuple[Any, Any]],
                       reduce: Callable[[np.ndarray], np.ndarray] | None = None
                       ) -> list[str]:
-    """Counts, over ``batches`` of ``(inputs, labels)`` (texts for a string
-    model, ids for a token-id one; labels as ids or one-hot), the texts of
-    each class holding each n-gram, and sets the ``NaiveBayesLogits``
-    layer of ``model`` from them. ``reduce`` combines the counts of several
-    workers (it gets and returns one array). Returns the layer's name, or
-    nothing for a model without one."""
-    found = naive_bayes_layers(model)
-    if not found:
+    """``model.adapt(batches, reduce)`` for a ``NaiveBayesClassifier``;
+    nothing for another model."""
+    members = getattr(model, "members", [])
+    if any(isinstance(m, NaiveBayesClassifier) for m in members):
+        raise ValueError(f"{model.name} is an ensemble: adapt its naive-Bayes members "
+                         f"before combining them")
+    if not isinstance(model, NaiveBayesClassifier):
         return []
-    if len(found) > 1:
-        raise ValueError(f"{model.name} has {len(found)} NaiveBayesLogits layers; "
-                         f"adapt the members of an ensemble before combining them")
-    classifier, layer = found[0]
-    upstream = keras.Model(classifier.inputs, layer.input)
-    # A string model: its vectorizer feeds the nested token-id classifier.
-    vectorize = model.get_layer("vectorize") if classifier is not model else None
-    counts = np.zeros((layer.vocab_size, layer.num_classes), np.float64)
-    class_counts = np.zeros(layer.num_classes, np.float64)
-    for inputs, labels in batches:
-        labels = np.asarray(labels)
-        if labels.ndim == 2:
-            labels = labels.argmax(axis=1)
-        ids = vectorize(inputs) if vectorize is not None else inputs
-        ids = np.asarray(upstream(ids, training=False)).astype(np.int64)
-        cells = ids * layer.num_classes + labels[:, None]
-        counts += np.bincount(cells[ids != 0], minlength=counts.size
-                              ).reshape(counts.shape)
-        class_counts += np.bincount(labels, minlength=layer.num_classes)
-    if reduce is not None:
-        both = reduce(np.concatenate([counts, class_counts[None]], axis=0))
-        counts, class_counts = both[:-1], both[-1]
-    layer.set_counts(counts, class_counts)
-    return [layer.name]
+    return model.adapt(batches, reduce)

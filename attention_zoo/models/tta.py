@@ -81,6 +81,18 @@ class ImageView(keras.layers.Layer):
                 "mirrored": self.mirrored}
 
 
+def view_model(model: keras.Model, dy: int = 0, dx: int = 0,
+               mirrored: bool = False) -> keras.Model:
+    """``model`` seeing its images through ``view(images, dy, dx, mirrored)``,
+    sharing its weights; ``model`` itself for the plain view."""
+    if not (dy or dx or mirrored):
+        return model
+    inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype,
+                         name=model.inputs[0].name)
+    return keras.Model(inputs, model(ImageView(dy, dx, mirrored)(inputs)),
+                       name=f"{model.name}_view")
+
+
 @keras.saving.register_keras_serializable(package="attention_zoo")
 class WeightedMean(keras.layers.Layer):
     """``sum(w * x for w, x in zip(weights, inputs))`` in float32: a list of

@@ -21,14 +21,15 @@ import keras
 import numpy as np
 
 from attention_zoo.files import write_text
-from attention_zoo.models.tta import TTA_MODES, view, views
+from attention_zoo.models.tta import TTA_MODES, view_model, views
 from attention_zoo.training.callbacks import (AtomicCheckpoint, Lookahead, Throughput,
                                               save_atomically)
 from attention_zoo.training.distribute import (STRATEGIES, fit_multiworker, get_strategy,
                                                is_chief, is_multiworker, mean_over_workers)
 from attention_zoo.training.policy import (PRECISIONS, choose_jit, choose_precision,
                                            cpu_has_bf16, has_gpu, onednn_enabled)
-from attention_zoo.training.optimizers import SGD, AdamW, MuonSGD, make_optimizer
+from attention_zoo.training.optimizers import (SGD, AdamW, MuonSGD, VariableGroups,
+                                               make_optimizer, variable_groups)
 from attention_zoo.training.recipes import (RECIPES, OneCycle, Recipe,
                                             SparseSmoothedCrossentropy, get_recipe)
 from attention_zoo.training import run_folder
@@ -36,6 +37,7 @@ from attention_zoo.training.selection import HardExampleTrainer
 
 __all__ = ["fit", "evaluate", "predict", "predict_views", "view_accuracies", "accuracy", "FitResult", "Recipe", "RECIPES", "get_recipe",
            "OneCycle", "SGD", "AdamW", "MuonSGD", "SparseSmoothedCrossentropy", "make_optimizer",
+           "VariableGroups", "variable_groups",
            "AtomicCheckpoint", "Lookahead", "Throughput", "save_atomically", "PRECISIONS",
            "choose_precision", "choose_jit", "has_gpu", "cpu_has_bf16", "onednn_enabled", "STRATEGIES",
            "TTA_MODES", "tta_name", "get_strategy", "is_chief", "is_multiworker",
@@ -103,9 +105,6 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         raise ValueError(f"recipe.select={recipe.select} trains on the hardest "
                          f"examples of each batch: pass proxy=, a function that "
                          f"builds the model that ranks them")
-    if recipe.select < 1 and keras.backend.backend() != "tensorflow":
-        raise ValueError(f"recipe.select < 1 needs the TensorFlow backend, "
-                         f"running {keras.backend.backend()!r}")
     if recipe.tta not in TTA_MODES:  # before training, not after it
         raise ValueError(f"recipe.tta must be one of {TTA_MODES}, received "
                          f"{recipe.tta!r}")
@@ -189,7 +188,7 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
     else:
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             model = build_under_policy()
-            model.compile(optimizer=make_optimizer(recipe, steps),
+            model.compile(optimizer=make_optimizer(recipe, steps, variable_groups(model)),
                           loss=keras.losses.CategoricalCrossentropy(
                               label_smoothing=recipe.label_smoothing),
                           metrics=["accuracy"], jit_compile=use_xla)
@@ -225,30 +224,17 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
 
 def _adapt_to_data(model: keras.Model, train: Any, log: Callable[[str], None],
                    strategy: Any = None) -> None:
-    """Sets data-initialized layers before the first step: ``PatchWhitening``
-    from the first ``ADAPT_EXAMPLES`` training inputs, ``NaiveBayesLogits``
-    from one pass over the training set. Workers of a multi-worker run see
-    different data (and augmentation), so they average their statistics and
-    agree."""
-    from attention_zoo.models.naive_bayes import adapt_naive_bayes, naive_bayes_layers
-    from attention_zoo.models.whitening import (ADAPT_EXAMPLES, PatchWhitening,
-                                                adapt_whitening)
-
+    """Sets the weights a model takes from data before the first step: it
+    asks the model (``Task.adapt``: whitening filters, naive-Bayes counts).
+    Workers of a multi-worker run see different data (and augmentation),
+    so they average their statistics and agree."""
+    adapt = getattr(model, "adapt", None)
+    if not callable(adapt):  # a plain Keras model: nothing comes from data
+        return
     reduce = ((lambda a: mean_over_workers(strategy, a))
               if is_multiworker(strategy) else None)
-    if any(isinstance(layer, PatchWhitening) for layer in model.layers):
-        batches, count = [], 0
-        for x, *_ in train:
-            batches.append(np.asarray(x))
-            count += len(batches[-1])
-            if count >= ADAPT_EXAMPLES:
-                break
-        names = adapt_whitening(model, np.concatenate(batches)[:ADAPT_EXAMPLES],
-                                reduce=reduce)
-        log(f"adapted {', '.join(names)} to {min(count, ADAPT_EXAMPLES)} training images")
-    if naive_bayes_layers(model):
-        names = adapt_naive_bayes(model, ((x, y) for x, y, *_ in train), reduce=reduce)
-        log(f"adapted {', '.join(names)} to the training set's n-gram counts")
+    for what in adapt(iter(train), reduce=reduce):
+        log(f"adapted {what}")
 
 
 def run_arguments(recipe: Recipe, arguments: dict[str, Any] | None = None
@@ -288,7 +274,9 @@ def predict_views(model: keras.Model, data: Any,
                          "(an empty dataset or split)")
     chosen = views(tta)
     images = data.map(lambda x, *_: x)
-    probabilities = [model.predict(images.map(lambda x, v=v: view(x, *v[:3])), verbose=0)
+    # Each view inside a model rather than in tf.data: keras.ops cannot run
+    # in a tf.data graph on JAX or PyTorch.
+    probabilities = [view_model(model, *v[:3]).predict(images, verbose=0)
                      for v in chosen]
     return probabilities[0], sum(v[3] * p for v, p in zip(chosen, probabilities))
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from attention_zoo.training.callbacks import look_ahead
-from attention_zoo.training.optimizers import make_optimizer
+from attention_zoo.training.optimizers import make_optimizer, variable_groups
 from attention_zoo.training.recipes import Recipe
 
 STRATEGIES = ("mirrored", "multiworker")
@@ -78,7 +78,7 @@ def fit_multiworker(strategy: Any, build: Callable[[], keras.Model], train: Any,
     batches = strategy.experimental_distribute_dataset(train.with_options(options))
     with strategy.scope():
         model = build()
-        optimizer = make_optimizer(recipe, steps)
+        optimizer = make_optimizer(recipe, steps, variable_groups(model))
         optimizer.build(model.trainable_variables)
 
     @tf.function

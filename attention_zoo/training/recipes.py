@@ -38,21 +38,23 @@ class Recipe:
     # (0: the EMA is only what gets evaluated and shipped).
     lookahead: int = 0
     # Learning-rate multiplier for normalization offsets (BatchNormalization's
-    # beta), applied to their gradients, not to their weight decay.
+    # beta: the model's variable_groups() offsets), applied to their
+    # gradients, not to their weight decay.
     norm_bias_lr_scale: float = 1.0
     # > 0 (airbench94_muon: 3 of its 8 epochs): the whitening stem's bias
-    # trains at the offsets' rate, falling linearly to 0 over this many
-    # epochs, then stays frozen. 0: it trains at the base rate throughout.
+    # (the model's variable_groups() stem_bias) trains at the offsets' rate,
+    # falling linearly to 0 over this many epochs, then stays frozen. 0: it
+    # trains at the base rate throughout.
     # The two landed level on two seeds (benchmarks/cifar10_epochs.md, the
     # avx2_wbias3 rows), so the default keeps 0.
     whiten_bias_epochs: float = 0.0
-    # optimizer="muon" (optimizers.MuonSGD): kernels whose path matches
-    # muon_pattern take Muon steps at muon_learning_rate (scheduled like
-    # learning_rate), the rest Nesterov SGD.
+    # optimizer="muon" (optimizers.MuonSGD): the kernels the model's
+    # variable_groups() names orthogonal take Muon steps at
+    # muon_learning_rate (scheduled like learning_rate), the rest Nesterov
+    # SGD. Which kernels is the model's to say, not the recipe's.
     muon_learning_rate: float = 0.24
     muon_momentum: float = 0.6
     muon_steps: int = 3
-    muon_pattern: str = r"_conv/kernel$"
     translate: int = 2               # augmentation: pixels of translation
     # False, True (random flips) or "alternate" (airbench's alternating
     # flip; data.pipeline).

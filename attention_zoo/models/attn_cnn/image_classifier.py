@@ -1,26 +1,22 @@
-"""AttnCNN: a fast CIFAR-10 convnet with a pluggable attention layer per stage."""
+"""AttnCNN's image classifier task: the backbone, global max pooling and a
+linear classifier with damped logits; ``AttnCNN(...)`` builds it."""
 
 from __future__ import annotations
 
 import inspect
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
+import numpy as np
 
-from attention_zoo import layers as zoo_layers
-from attention_zoo.models import cpu_kernels
-from attention_zoo.models.registry import check_matches_card, register_model
-from attention_zoo.models.whitening import Dirac, PatchWhitening
-
-#: Per-channel statistics of CIFAR-10 training pixels (0..255).
-CIFAR10_MEAN = (125.3, 123.0, 113.9)
-CIFAR10_STD = (63.0, 62.1, 66.7)
+from attention_zoo.models.attn_cnn.backbone import Attention, AttnCNNBackbone
+from attention_zoo.models.presets import check_matches_card
+from attention_zoo.models.registry import register_model
+from attention_zoo.models.task import Task
 
 LOGIT_SCALE = 0.125
 
-#: Activations after the stem and each BatchNormalization.
-ACTIVATIONS = ("gelu", "relu")
 #: airbench96_faster's proxy widths (see ``selection_proxy``).
 SELECTION_PROXY_WIDTH = (32, 64, 64)
 #: The ``training.RECIPES`` entry AttnCNN trains with by default (``attention-zoo
@@ -32,64 +28,66 @@ SELECTION_PROXY_WIDTH = (32, 64, 64)
 #: trains on every example.
 DEFAULT_RECIPE = "cifar10_select"
 
-Attention = str | None | Sequence[str | None]
-
-
-def _stage_attention(attention: Attention, stages: int) -> list[str | None]:
-    per_stage = ([attention] * stages if attention is None or isinstance(attention, str)
-                 else list(attention))
-    if len(per_stage) != stages:
-        raise ValueError(f"attention needs one entry per stage ({stages}), "
-                         f"received {len(per_stage)}: {attention!r}")
-    known = zoo_layers.names(zoo_layers.FEATURE_MAP)
-    for name in per_stage:
-        if name is not None and name not in known:
-            raise ValueError(f"attention must be None or a feature-map layer "
-                             f"name ({', '.join(known)}), received {name!r}")
-    return per_stage
-
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-class PixelNormalization(keras.layers.Layer):
-    """``(x - mean) / std`` per channel with constants written into the
-    graph (not captured tensors), so every exporter freezes them."""
+class AttnCNNImageClassifier(Task):
+    """``backbone`` -> global max pooling -> a bias-free linear classifier
+    whose logits are scaled by 1/8 -> softmax (float32 under any policy).
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float],
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+    Input: the backbone's, ``(batch, H, W, 3)`` raw pixels 0..255. Output:
+    ``(batch, num_classes)`` probabilities.
+    """
 
-    def call(self, inputs: Any) -> Any:
-        from keras import ops
+    def __init__(self, backbone: AttnCNNBackbone, num_classes: int = 10,
+                 name: str = "attn_cnn", **kwargs: Any) -> None:
+        if not isinstance(backbone, AttnCNNBackbone):
+            raise TypeError(f"backbone must be an AttnCNNBackbone, received "
+                            f"{type(backbone).__name__}")
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, received {num_classes!r}")
+        self.backbone = backbone
+        inputs = backbone.input
+        x = backbone(inputs)
+        x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
+        x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
+        # Damped logits (x1/8, as Myrtle's ResNet-9 and airbench do) let the
+        # classifier train at the body's large learning rate.
+        x = keras.layers.Rescaling(LOGIT_SCALE, name="logit_scale")(x)
+        outputs = keras.layers.Activation("softmax", dtype="float32",
+                                          name="probabilities")(x)
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self.num_classes = num_classes
 
-        x = ops.cast(inputs, self.compute_dtype)
-        mean = ops.convert_to_tensor(self.mean, self.compute_dtype)
-        inverse = ops.convert_to_tensor([1.0 / s for s in self.std],
-                                        self.compute_dtype)
-        return (x - mean) * inverse
+    def adapt(self, batches: Any, reduce: Callable[[np.ndarray], np.ndarray] | None = None
+              ) -> list[str]:
+        """Sets the backbone's whitening filters from the first
+        ``ADAPT_EXAMPLES`` images of ``batches`` (``(x, y)`` or ``x``)."""
+        from attention_zoo.models.whitening import ADAPT_EXAMPLES, PatchWhitening
 
-    def compute_output_shape(self, input_shape: Any) -> tuple:
-        return tuple(input_shape)
+        if not any(isinstance(l, PatchWhitening) for l in self.backbone.layers):
+            return []
+        images, count = [], 0
+        for batch in batches:
+            images.append(np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch))
+            count += len(images[-1])
+            if count >= ADAPT_EXAMPLES:
+                break
+        if not images:
+            raise ValueError("adapt needs at least one batch of images")
+        images = np.concatenate(images)[:ADAPT_EXAMPLES]
+        return [f"{name} ({len(images)} training images)"
+                for name in self.backbone.adapt(images, reduce=reduce)]
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mean": self.mean, "std": self.std}
+        return {"backbone": keras.saving.serialize_keras_object(self.backbone),
+                "num_classes": self.num_classes, "name": self.name,
+                "trainable": self.trainable}
 
-
-def _conv_bn(x: Any, filters: int, name: str, pool: bool = False,
-             momentum: float = 0.9, dirac: bool = False, scale: bool = True,
-             activation: str = "gelu") -> Any:
-    x = cpu_kernels.Conv2D(filters, 3, padding="same", use_bias=False,
-                           kernel_initializer=Dirac() if dirac else "glorot_uniform",
-                           name=f"{name}_conv")(x)
-    if pool:
-        x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
-    # Synchronized: under tf.distribute every replica sees the global batch
-    # statistics, so all workers keep identical moving statistics. Keras
-    # accepts it on the TensorFlow backend alone (JAX and PyTorch refuse it).
-    x = cpu_kernels.BatchNormalization(
-        momentum=momentum, scale=scale, name=f"{name}_bn",
-        synchronized=keras.backend.backend() == "tensorflow")(x)
-    return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "AttnCNNImageClassifier":
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
 
 
 @register_model("attn_cnn")
@@ -99,7 +97,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             attention_kwargs: dict[str, Any] | None = None,
             stem: str = "whiten", dirac: bool = True, bn_scale: bool = False,
             bn_momentum: float = 0.6, residual_attention: bool = True,
-            activation: str = "relu", name: str = "attn_cnn") -> keras.Model:
+            activation: str = "relu", kernels: str = "auto",
+            name: str = "attn_cnn") -> AttnCNNImageClassifier:
     """A CIFAR-10 convnet after airbench94 (Jordan, 2024): a 2x2 patch-
     whitening stem, three stages of ``conv-pool-BN-ReLU, conv-BN-ReLU`` (31
     -> 15 -> 7 -> 3 pixels for 32x32 inputs), each followed by ``x +
@@ -110,8 +109,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
     with faster training kernels on a CPU.
 
     The whitening filters come from data: ``training.fit`` sets them from
-    training images; outside it call ``attention_zoo.models.adapt_whitening(
-    model, images)`` before training.
+    training images; outside it call ``model.adapt(batches)`` before
+    training.
 
     Args:
         input_shape: ``(H, W, 3)``. Inputs are raw pixels 0..255 (uint8 or
@@ -153,60 +152,28 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             2-core CPU, and seeds could not tell its accuracy from GELU's
             (``benchmarks/cifar10_epochs.md``).
 
-    Returns a functional ``keras.Model`` from ``(batch, H, W, 3)`` pixels to
+        kernels: ``"auto"`` or ``"keras"`` (``models.cpu_kernels.layer_classes``).
+
+    Returns an ``AttnCNNImageClassifier`` (a functional ``keras.Model``) from ``(batch, H, W, 3)`` pixels to
     ``(batch, num_classes)`` probabilities (float32 under any policy).
     """
-    if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"input_shape must be (H, W, 3), received {input_shape!r}")
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2, received {num_classes!r}")
-    width = tuple(int(w) for w in width)
-    if not width or min(width) <= 0:
-        raise ValueError(f"width must be positive ints, received {width!r}")
-    per_stage = _stage_attention(attention, len(width))
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
-                         f"received {activation!r}")
-
-    inputs = keras.Input(tuple(input_shape), name="image")
-    x = PixelNormalization(CIFAR10_MEAN, CIFAR10_STD, name="normalize")(inputs)
-    block = {"momentum": bn_momentum, "dirac": dirac, "scale": bn_scale,
-             "activation": activation}
-    if stem == "conv":
-        x = _conv_bn(x, stem_width, "stem", **block)
-    elif stem == "whiten":
-        x = PatchWhitening(2, name="stem_whiten")(x)
-        x = keras.layers.Activation(activation, name=f"stem_{activation}")(x)
-    else:
-        raise ValueError(f"stem must be 'conv' or 'whiten', received {stem!r}")
-    for i, (filters, kind) in enumerate(zip(width, per_stage), start=1):
-        x = _conv_bn(x, filters, f"stage{i}a", pool=True, **block)
-        x = _conv_bn(x, filters, f"stage{i}b", **block)
-        if kind is not None:
-            attended = zoo_layers.get(kind, name=f"stage{i}_attention",
-                                      **(attention_kwargs or {}))(x)
-            x = (keras.layers.Add(name=f"stage{i}_residual")([x, attended])
-                 if residual_attention else attended)
-    x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
-    x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
-    # Damped logits (x1/8, as Myrtle's ResNet-9 and airbench do) let the
-    # classifier train at the body's large learning rate.
-    x = keras.layers.Rescaling(LOGIT_SCALE, name="logit_scale")(x)
-    outputs = keras.layers.Activation("softmax", dtype="float32",
-                                      name="probabilities")(x)
-    model = keras.Model(inputs, outputs, name=name)
-
+    backbone = AttnCNNBackbone(
+        input_shape=input_shape, attention=attention, width=width,
+        stem_width=stem_width, attention_kwargs=attention_kwargs, stem=stem,
+        dirac=dirac, bn_scale=bn_scale, bn_momentum=bn_momentum,
+        residual_attention=residual_attention, activation=activation,
+        kernels=kernels, name=f"{name}_backbone")
+    model = AttnCNNImageClassifier(backbone, num_classes, name=name)
     if weights == "cifar10":
         if attention_kwargs:
             raise ValueError("the shipped weights use the attention layers' "
                              f"defaults, received attention_kwargs={attention_kwargs}")
-        path = check_matches_card("attn_cnn_cifar10", {
-            "input_shape": list(input_shape), "num_classes": num_classes,
-            "attention": attention if isinstance(attention, (str, type(None)))
-            else list(attention), "width": list(width), "stem_width": stem_width,
-            "stem": stem, "dirac": dirac, "bn_scale": bn_scale,
-            "bn_momentum": bn_momentum, "residual_attention": residual_attention,
-            "activation": activation})
+        arguments = {k: v for k, v in backbone.get_config().items()
+                     if k not in ("name", "trainable", "attention_kwargs", "kernels")}
+        path = check_matches_card("attn_cnn_cifar10",
+                                  {**arguments, "num_classes": num_classes})
         model.load_weights(path)
     elif weights is not None:
         _load_user_weights(model, weights)

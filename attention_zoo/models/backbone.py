@@ -1,0 +1,54 @@
+"""``Backbone``: the network from its inputs up to features, KerasHub's way.
+
+A backbone is a functional ``keras.Model`` subclass built by its constructor,
+so its ``get_config`` is its constructor's arguments and it loads from a
+``.keras`` file or a preset on any backend. Tasks (``models.task.Task``) put
+a head on one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+
+
+class Backbone(keras.Model):
+    """Base class of the zoo's backbones.
+
+    Subclasses build their layers, then call ``super().__init__(inputs=...,
+    outputs=..., name=...)``, and list their own constructor arguments in
+    ``get_config``. ``variable_groups()`` says which variables take which
+    optimizer treatment (``training.optimizers.VariableGroups``); the default
+    names none, so every variable trains alike.
+    """
+
+    def get_config(self) -> dict[str, Any]:
+        # Not Functional's graph config: the constructor rebuilds the graph.
+        return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Backbone":
+        return cls(**config)
+
+    def variable_groups(self) -> Any:
+        from attention_zoo.training.optimizers import VariableGroups
+
+        return VariableGroups()
+
+    @classmethod
+    def from_preset(cls, preset: str | os.PathLike, **kwargs: Any) -> "Backbone":
+        """The backbone of a shipped preset (a name of ``models.pretrained()``
+        or a preset folder), with its trained weights. ``kwargs`` go to the
+        preset's task builder (for example ``num_classes`` is not needed:
+        the backbone has no head)."""
+        from attention_zoo.models.presets import load_preset
+
+        task = load_preset(preset, **kwargs)
+        backbone = getattr(task, "backbone", None)
+        if not isinstance(backbone, cls):
+            raise ValueError(f"preset {str(preset)!r} holds a {type(task).__name__} "
+                             f"whose backbone is not a {cls.__name__} (it is "
+                             f"{type(backbone).__name__})")
+        return backbone

@@ -1,0 +1,77 @@
+"""The zoo's models on the Keras backend this process runs (KERAS_BACKEND):
+run by tests/test_backends.py in a process per backend, not collected by
+itself. Shipped presets write their predictions to $ZOO_PRESET_PREDICTIONS
+for the parent to compare with TensorFlow's."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from attention_zoo import data, models, training
+from attention_zoo.data.images import ImageSet
+
+IMAGE_SEED = 7
+TEXTS = ["a gripping , beautifully acted film", "dull , lifeless and far too long",
+         "not bad at all", "i wanted my two hours back", "", "the the the"]
+TINY = {"width": (8, 8, 8)}
+
+
+def preset_inputs(name: str):
+    """What each shipped preset predicts on, the same in every process."""
+    if models.card(name)["model"] == "attn_cnn":
+        return np.random.default_rng(IMAGE_SEED).uniform(0, 255, (6, 32, 32, 3)
+                                                         ).astype("float32")
+    return TEXTS
+
+
+def test_shipped_presets_predict():
+    out = os.environ.get("ZOO_PRESET_PREDICTIONS")
+    predictions = {name: models.load(name).predict(preset_inputs(name), verbose=0)
+                   for name in models.pretrained()}
+    assert predictions, "no shipped presets found"
+    for p in predictions.values():
+        assert np.all(np.isfinite(p)) and np.allclose(p.sum(-1), 1.0, atol=1e-5)
+    if out:
+        np.savez(out, **predictions)
+
+
+def _images(n: int = 64) -> ImageSet:
+    rng = np.random.default_rng(0)
+    return ImageSet(rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8),
+                    rng.integers(0, 10, n), [str(i) for i in range(10)])
+
+
+@pytest.mark.parametrize("recipe", ["cifar10", "cifar10_select"])
+def test_attn_cnn_trains_with_its_recipes_saves_and_loads(recipe, tmp_path):
+    kind = training.get_recipe(recipe, epochs=1, batch_size=32)
+    train = data.pipeline(_images(), 32, training=True, num_classes=10, flip=kind.flip)
+    val = data.pipeline(_images(32), 32, num_classes=10)
+    result = training.fit(lambda: models.AttnCNN(**TINY), train, val, recipe=kind,
+                          out_dir=tmp_path / "run", verbose=0, log=lambda _: None,
+                          proxy=lambda: models.attn_cnn.selection_proxy(**TINY))
+    assert np.isfinite(result.history["loss"]).all()
+    assert 0.0 <= result.val_accuracy <= 1.0
+    loaded = keras.saving.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
+    x = _images(4).images.astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               result.model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_text_tasks_train_on_strings_save_and_load(tmp_path):
+    texts = data.TextSet(np.array(TEXTS * 8, dtype=object), np.array([1, 0, 1, 0, 0, 1] * 8))
+    vocabulary = data.build_vocabulary(texts.texts, 50)
+    train = data.text_pipeline(texts, 8, training=True)
+    for build, recipe in ((lambda: models.AttnTextClassifier(
+            vocabulary=vocabulary, embed_dim=8, hidden=4), "text"),
+            (lambda: models.NBTextClassifier(vocabulary=vocabulary, ngrams=1), "nb_text")):
+        result = training.fit(build, train, train, recipe=training.get_recipe(recipe, epochs=1),
+                              verbose=0, log=lambda _: None)
+        path = tmp_path / f"{recipe}.keras"
+        result.model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+        np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0),
+                                   result.model.predict(TEXTS, verbose=0), atol=1e-6)
