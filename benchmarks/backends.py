@@ -120,7 +120,12 @@ def worker(backend: str, phases: list[dict]) -> None:
     from attention_zoo.training.policy import cpu_description, cpu_has_bf16
 
     assert keras.backend.backend() == backend, keras.backend.backend()
-    _emit(event="ready", cpu=cpu_description(), bf16=cpu_has_bf16())
+    threads = None
+    if backend == "torch":
+        import torch
+
+        threads = torch.get_num_threads()
+    _emit(event="ready", cpu=cpu_description(), bf16=cpu_has_bf16(), torch_threads=threads)
     groups: dict[tuple, list[dict]] = {}
     for phase in phases:
         groups.setdefault((phase["model"], phase["precision"], phase["jit"]), []).append(phase)
@@ -265,6 +270,8 @@ def run_backend(backend: str, phases: list[dict], caps: dict, budget: float,
                 stage, key, since = event["event"], event.get("key"), time.perf_counter()
                 if stage == "ready":
                     machine.update(cpu=event["cpu"], bf16=event["bf16"])
+                    if event.get("torch_threads"):
+                        machine["torch_threads"] = event["torch_threads"]
                 if stage in ("result", "error"):
                     results[key] = event if stage == "result" else {"cell": event["error"]}
                     progress(backend, key, results[key])
@@ -298,7 +305,7 @@ def _warmup(r: dict | None) -> str:
     return f"{r['warmup_s']:.1f}" if r and "warmup_s" in r else "-"
 
 
-def _versions() -> str:
+def _versions(torch_threads: int | None = None) -> str:
     def version(name: str) -> str:
         try:
             return metadata.version(name)
@@ -307,7 +314,9 @@ def _versions() -> str:
 
     return (f"Keras {version('keras')}, TensorFlow {version('tensorflow')}, "
             f"JAX {version('jax')} (jaxlib {version('jaxlib')}), "
-            f"PyTorch {version('torch')}, Python {platform.python_version()}")
+            f"PyTorch {version('torch')}"
+            + (f" ({torch_threads} intra-op threads)" if torch_threads else "")
+            + f", Python {platform.python_version()}")
 
 
 def markdown(args, results: dict, command: str, seconds: float, machine: dict) -> str:
@@ -322,27 +331,29 @@ def markdown(args, results: dict, command: str, seconds: float, machine: dict) -
         "# AttnCNN and the text classifier on Keras's three backends (CPU)",
         "",
         "Training and inference throughput (examples per second) of the zoo's two "
-        "model kinds on Keras's TensorFlow, JAX and PyTorch backends, each backend in "
-        "processes of its own (`KERAS_BACKEND`), for float32 and mixed_bfloat16 "
-        "(`keras.config.set_dtype_policy` before building), with and without the "
-        "backend's compiler (`jit_compile=True`: XLA on TensorFlow, jax.jit on JAX, "
-        "torch.compile on PyTorch; on JAX `jit_compile=False` runs op by op). "
-        "Train: `model.compile(SGD(0.01, momentum=0.9), categorical cross-entropy, "
-        "jit_compile=J)`, a warm-up `model.fit` epoch (tracing, compiling: not timed, "
-        "its seconds in the last column), then one timed `model.fit` epoch on "
-        "in-memory NumPy arrays; predict: the same with `model.predict`. Synthetic "
-        "inputs: random pixels 0..255 for "
-        "AttnCNN (its whitening stem as built, not adapted to them); random token ids with "
-        "random lengths 20..128 padded with 0 for the text model. Single "
-        "measurements, no repeats. \"vs TF\": throughput over TensorFlow's float32 "
-        "without jit on the same model. A warm-up longer than "
-        f"{args.compile_cap:.0f} s was stopped (\"compile > N s\"); other failures "
-        "show the error's last line.",
+        "model kinds on Keras's TensorFlow, JAX and PyTorch backends on this CPU, "
+        "each backend in worker processes of its own (`KERAS_BACKEND`), for "
+        "float32 and mixed_bfloat16 (`keras.config.set_dtype_policy` before "
+        "building), without and with the backend's compiler (`jit_compile=True`: "
+        "XLA on TensorFlow, jax.jit on JAX, torch.compile on PyTorch; on JAX "
+        "`jit_compile=False` runs op by op). Train: `model.compile(SGD(0.01, "
+        "momentum=0.9), \"categorical_crossentropy\", jit_compile=J)`, a warm-up "
+        "`model.fit` epoch (tracing and compiling; not timed, its seconds in the "
+        "last column), then one timed `model.fit` epoch, on in-memory NumPy arrays. "
+        "Predict: the same with `model.predict`. Synthetic inputs: random pixels "
+        "0..255 for AttnCNN (its whitening stem as built, not adapted to them), "
+        "random token ids with random lengths 20..128 padded with 0 for the text "
+        "model. Single measurements, no repeats. \"vs TF float32\": throughput over "
+        "TensorFlow's float32 without jit on the same model. \"compile > N s\": a "
+        f"warm-up stopped after --compile-cap ({args.compile_cap:.0f} s); \"not "
+        f"run\": past the run's --budget ({args.budget:.0f} s); other failures show "
+        "the error's last line.",
         "",
         f"$ {command}",
         "",
         f"{platform.machine()} {cpu}, {os.cpu_count()} cores, "
-        f"{platform.system()} {platform.release()}; the CPU {bf16}. {_versions()}. "
+        f"{platform.system()} {platform.release()}; the CPU {bf16}. "
+        f"{_versions(machine.get('torch_threads'))}. "
         f"Made on {datetime.date.today().isoformat()}; the run took "
         f"{seconds / 60:.1f} min.",
     ]
@@ -351,7 +362,14 @@ def markdown(args, results: dict, command: str, seconds: float, machine: dict) -
                        if k[1].startswith(name + "|") and "params" in r), None)
         batch = BATCH[name]
         steps = {mode: steps_for(name, mode, "tensorflow", True, args.quick) for mode in MODES}
-        eager = {mode: steps_for(name, mode, "jax", False, args.quick) for mode in MODES}
+        notes = []
+        if "torch" in args.backends and True in args.jit:
+            notes.append(f"torch.compile: {steps_for(name, 'train', 'torch', True, args.quick)[0]}"
+                         " warm-up training steps")
+        if "jax" in args.backends and False in args.jit:
+            eager = steps_for(name, "train", "jax", False, args.quick)[1]
+            if eager != steps["train"][1]:
+                notes.append(f"JAX without jit: {eager} timed step and batch")
         lines += [
             "",
             f"## {TITLES[name][0].upper() + TITLES[name][1:]}",
@@ -360,9 +378,7 @@ def markdown(args, results: dict, command: str, seconds: float, machine: dict) -
             + f"batch {batch}; train: {steps['train'][0]} warm-up and "
             f"{steps['train'][1]} timed steps, predict: {steps['predict'][0]} warm-up "
             f"and {steps['predict'][1]} timed batches"
-            + ("" if eager == steps or "jax" not in args.backends or False not in args.jit else
-               f" (JAX without jit: {eager['train'][0]} and {eager['train'][1]} "
-               f"steps, {eager['predict'][0]} and {eager['predict'][1]} batches)") + ".",
+            + (f" ({'; '.join(notes)})" if notes else "") + ".",
             "",
             "| backend | precision | jit | train ex/s | predict ex/s | train vs TF "
             "float32 | predict vs TF float32 | warm-up s train / predict |",
