@@ -1,28 +1,31 @@
 """AttnCNN and the token-id text classifier on Keras's three backends
 (TensorFlow, JAX, PyTorch) on this machine's CPU: training and inference
-throughput for float32 and mixed_bfloat16, with and without each backend's
+throughput for float32 and mixed_bfloat16, without and with each backend's
 compiler (XLA, jax.jit, torch.compile).
 
 Usage:
   python benchmarks/backends.py [--models attn_cnn attn_text]
       [--backends tensorflow jax torch] [--precisions float32 mixed_bfloat16]
-      [--jit off on] [--compile-cap 120] [--timed-cap 150] [--budget 720]
+      [--jit off on] [--timed-seconds 8] [--compile-cap 120] [--budget 720]
       [--out PATH] [--quick]
 Writes Markdown to --out (default benchmarks/backends.md, replaced atomically)
-and prints a progress line per measurement. `--quick` (2 timed steps of
-everything) only tests the script: write its output elsewhere
+and prints a progress line per measurement. `--quick` (at most 2 timed steps
+of everything) only tests the script: write its output elsewhere
 (`--out /tmp/backends_quick.md`).
 
 Keras picks its backend once per process, so each backend runs in worker
 processes of its own (KERAS_BACKEND set); this process orchestrates them and
-writes the file. Synthetic inputs (speed does not depend on the data): random
-pixels 0..255 for AttnCNN, random token ids with random lengths 20..128
-padded with 0 for the text model. Each measurement is a warm-up (tracing,
-compiling; not timed) and then timed steps on in-memory NumPy arrays: a
-`model.fit` epoch with SGD and categorical cross-entropy, and a
-`model.predict` pass. A warm-up that outlasts --compile-cap is killed and
-reported as "compile > N s"; any other failure becomes a cell with the
-error's last line and the run goes on in a fresh worker.
+writes the file. Synthetic inputs: random pixels 0..255 for AttnCNN, random
+token ids with random lengths 20..128 padded with 0 for the text model. Each
+measurement, on in-memory NumPy arrays, is a warm-up call (tracing,
+compiling; not timed) and then a timed call: `model.fit` (one epoch, SGD,
+categorical cross-entropy) or `model.predict`, stopped after the first step
+that ends --timed-seconds after its start. A warm-up that outlasts
+--compile-cap is killed and reported as "compile > N s"; any other failure
+becomes a cell with the error's last line, and the run goes on in a fresh
+worker. --budget bounds the whole run: each backend gets an equal share of
+what is left when it starts, and the measurements past it are "not run"
+(without jit and float32 first, so the compiled rows go first).
 """
 
 from __future__ import annotations
@@ -53,13 +56,14 @@ TITLES = {"attn_cnn": "AttnCNN as shipped (`models.AttnCNN()`)",
           "attn_text": ('the text classifier on token ids (`models.create("attn_text", '
                         'string_input=False, vocab_size=20000, max_length=128)`)')}
 BATCH = {"attn_cnn": 256, "attn_text": 64}
-#: Timed steps (train) and batches (predict) per model in the default run,
+#: At most this many timed steps (train) or batches (predict) per model in
+#: the default run, and fewer when --timed-seconds have passed (at least 1),
 #: after a warm-up of 1 step or batch; torch.compile's training warm-up has
 #: 2 steps (it compiles the training step again on its second call, once
-#: gradients exist). JAX without jit runs op by op: EAGER_JAX timed steps.
-TIMED = {("attn_cnn", "train"): 3, ("attn_cnn", "predict"): 3,
-         ("attn_text", "train"): 8, ("attn_text", "predict"): 8}
-EAGER_JAX = 1
+#: gradients exist). JAX without jit runs op by op: at most EAGER_JAX steps.
+TIMED = {("attn_cnn", "train"): 4, ("attn_cnn", "predict"): 4,
+         ("attn_text", "train"): 10, ("attn_text", "predict"): 10}
+EAGER_JAX = 2
 QUICK = 2
 MARK = "@@backends "  # the worker's lines to its parent; anything else is noise
 NOISE = ("I0000", "W0000", "E0000", "WARNING: All log messages", "To enable",
@@ -111,11 +115,42 @@ def _data(name: str, count: int, classes: int):
 
 
 def worker(backend: str, phases: list[dict]) -> None:
-    """Runs ``phases`` (dicts: model, precision, jit, mode, warmup, steps) in
-    order, building each (model, precision, jit) once; emits an event at the
-    start of each stage so the parent can time it out."""
+    """Runs ``phases`` (dicts: model, precision, jit, mode, warmup, steps,
+    seconds) in order, building each (model, precision, jit) once; emits an
+    event at the start of each stage so the parent can time it out."""
     import attention_zoo  # noqa: F401  before TensorFlow: oneDNN as users get it
     import keras
+    import numpy as np
+
+    class Clock(keras.callbacks.Callback):
+        """Times the batches of one fit or predict call, from its start to the
+        end of its last batch, and stops it after the first batch that ends
+        ``seconds`` or more after the start. Overriding the batch-end hooks
+        keeps Keras from dispatching them asynchronously: each one runs after
+        its step has finished (the outputs are fetched to be sure)."""
+
+        def __init__(self, seconds: float) -> None:
+            super().__init__()
+            self.seconds, self.batches, self.start, self.end = seconds, 0, None, None
+
+        def _begin(self, logs=None) -> None:
+            self.start = time.perf_counter()
+
+        on_train_begin = on_predict_begin = _begin
+
+        def _batch_end(self, logs) -> bool:
+            keras.tree.map_structure(np.asarray, logs or {})
+            self.batches += 1
+            self.end = time.perf_counter()
+            return self.end - self.start >= self.seconds
+
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            if self._batch_end(logs):
+                self.model.stop_training = True
+
+        def on_predict_batch_end(self, batch, logs=None) -> None:
+            if self._batch_end(logs):
+                self.model.stop_predicting = True
 
     from attention_zoo.training.policy import cpu_description, cpu_has_bf16
 
@@ -161,15 +196,17 @@ def worker(backend: str, phases: list[dict]) -> None:
                     model.predict(x[:warm * batch], batch_size=batch, verbose=0)
                 warmup_s = time.perf_counter() - start
                 _emit(event="timing", key=phase["key"])
-                start = time.perf_counter()
+                clock = Clock(phase["seconds"])
                 if phase["mode"] == "train":
                     model.fit(x[:steps * batch], y[:steps * batch], batch_size=batch,
-                              epochs=1, shuffle=False, verbose=0)
+                              epochs=1, shuffle=False, verbose=0, callbacks=[clock])
                 else:
-                    model.predict(x[:steps * batch], batch_size=batch, verbose=0)
-                seconds = time.perf_counter() - start
-                _emit(event="result", key=phase["key"], ex_s=steps * batch / seconds,
-                      seconds=seconds, warmup_s=warmup_s, **info)
+                    model.predict(x[:steps * batch], batch_size=batch, verbose=0,
+                                  callbacks=[clock])
+                seconds = clock.end - clock.start
+                _emit(event="result", key=phase["key"], steps=clock.batches,
+                      ex_s=clock.batches * batch / seconds, seconds=seconds,
+                      warmup_s=warmup_s, **info)
             except Exception as error:  # noqa: BLE001  reported in the cell
                 _emit(event="error", key=phase["key"], error=_last_line(error))
 
@@ -301,6 +338,10 @@ def _relative(r: dict | None, base: dict | None) -> str:
     return f"{r['ex_s'] / base['ex_s']:.2f}x"
 
 
+def _steps(r: dict | None) -> str:
+    return str(r["steps"]) if r and "steps" in r else "-"
+
+
 def _warmup(r: dict | None) -> str:
     return f"{r['warmup_s']:.1f}" if r and "warmup_s" in r else "-"
 
@@ -339,15 +380,18 @@ def markdown(args, results: dict, command: str, seconds: float, machine: dict) -
         "`jit_compile=False` runs op by op). Train: `model.compile(SGD(0.01, "
         "momentum=0.9), \"categorical_crossentropy\", jit_compile=J)`, a warm-up "
         "`model.fit` epoch (tracing and compiling; not timed, its seconds in the "
-        "last column), then one timed `model.fit` epoch, on in-memory NumPy arrays. "
-        "Predict: the same with `model.predict`. Synthetic inputs: random pixels "
-        "0..255 for AttnCNN (its whitening stem as built, not adapted to them), "
-        "random token ids with random lengths 20..128 padded with 0 for the text "
-        "model. Single measurements, no repeats. \"vs TF float32\": throughput over "
-        "TensorFlow's float32 without jit on the same model. \"compile > N s\": a "
-        f"warm-up stopped after --compile-cap ({args.compile_cap:.0f} s); \"not "
-        f"run\": past the run's --budget ({args.budget:.0f} s); other failures show "
-        "the error's last line.",
+        "last column), then a timed `model.fit` epoch on in-memory NumPy arrays, "
+        "stopped after the first step that ends "
+        f"{args.timed_seconds:g} s or more after its start (the steps it ran in the "
+        "column before); its time runs from the start of training to the end of its "
+        "last step. Predict: the same with `model.predict`. Synthetic inputs: random "
+        "pixels 0..255 for AttnCNN (its whitening stem as built, not adapted to "
+        "them), random token ids with random lengths 20..128 padded with 0 for the "
+        "text model. Single measurements, no repeats. \"vs TF float32\": "
+        "throughput over TensorFlow's float32 without jit on the same model. "
+        f"\"compile > N s\": a warm-up stopped after --compile-cap "
+        f"({args.compile_cap:.0f} s); \"not run\": past the run's --budget "
+        f"({args.budget:.0f} s); other failures show the error's last line.",
         "",
         f"$ {command}",
         "",
@@ -369,20 +413,21 @@ def markdown(args, results: dict, command: str, seconds: float, machine: dict) -
         if "jax" in args.backends and False in args.jit:
             eager = steps_for(name, "train", "jax", False, args.quick)[1]
             if eager != steps["train"][1]:
-                notes.append(f"JAX without jit: {eager} timed step and batch")
+                notes.append(f"JAX without jit: at most {eager} timed steps and batches")
         lines += [
             "",
             f"## {TITLES[name][0].upper() + TITLES[name][1:]}",
             "",
             (f"{params:,} parameters; " if params else "")
-            + f"batch {batch}; train: {steps['train'][0]} warm-up and "
-            f"{steps['train'][1]} timed steps, predict: {steps['predict'][0]} warm-up "
-            f"and {steps['predict'][1]} timed batches"
+            + f"batch {batch}; train: {steps['train'][0]} warm-up step, then at most "
+            f"{steps['train'][1]} timed steps; predict: {steps['predict'][0]} warm-up "
+            f"batch, then at most {steps['predict'][1]} timed batches"
             + (f" ({'; '.join(notes)})" if notes else "") + ".",
             "",
             "| backend | precision | jit | train ex/s | predict ex/s | train vs TF "
-            "float32 | predict vs TF float32 | warm-up s train / predict |",
-            "|---|---|---|---|---|---|---|---|",
+            "float32 | predict vs TF float32 | timed steps train / predict "
+            "| warm-up s train / predict |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         base = {mode: results.get(("tensorflow", _key(name, "float32", False, mode)))
                 for mode in MODES}
@@ -399,6 +444,7 @@ def markdown(args, results: dict, command: str, seconds: float, machine: dict) -
                         f"| {_rate(r['predict'])} "
                         f"| {_relative(r['train'], base['train'])} "
                         f"| {_relative(r['predict'], base['predict'])} "
+                        f"| {_steps(r['train'])} / {_steps(r['predict'])} "
                         f"| {_warmup(r['train'])} / {_warmup(r['predict'])} |")
     return "\n".join(lines) + "\n"
 
@@ -435,9 +481,12 @@ def main() -> None:
     parser.add_argument("--compile-cap", type=float, default=120,
                         help="seconds a warm-up (tracing, compiling) may take "
                              "(default 120)")
+    parser.add_argument("--timed-seconds", type=float, default=8,
+                        help="a timed fit or predict stops after the first step "
+                             "that ends this many seconds after its start (default 8)")
     parser.add_argument("--timed-cap", type=float, default=150,
-                        help="seconds the timed part of a measurement may take "
-                             "(default 150)")
+                        help="seconds after which a timed call still running is "
+                             "killed (default 150)")
     parser.add_argument("--budget", type=float, default=720,
                         help="seconds the whole run may take (default 720): each "
                              "backend gets an equal share of what is left when it "
@@ -465,7 +514,7 @@ def main() -> None:
         head = f"[{backend}] {model} {precision} jit {'on' if jit == '1' else 'off'}"
         if "ex_s" in r:
             print(f"{head}: {mode} {r['ex_s']:.1f} ex/s (warm-up {r['warmup_s']:.1f} s, "
-                  f"timed {r['seconds']:.1f} s)", flush=True)
+                  f"timed: {r['steps']} steps in {r['seconds']:.1f} s)", flush=True)
         else:
             print(f"{head}: {mode} {r['cell']}", flush=True)
 
@@ -483,7 +532,7 @@ def main() -> None:
                         phases.append({"key": _key(model, precision, jit, mode),
                                        "model": model, "precision": precision,
                                        "jit": jit, "mode": mode, "warmup": warm,
-                                       "steps": steps})
+                                       "steps": steps, "seconds": args.timed_seconds})
         begun = time.perf_counter()
         share = (args.budget - (begun - started)) / (len(args.backends)
                                                      - args.backends.index(backend))
