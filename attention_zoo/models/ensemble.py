@@ -94,16 +94,8 @@ class EnsembleClassifier(Task):
         mean = keras.layers.Average(dtype="float32", name="probabilities")(outputs)
         super().__init__(inputs=args, outputs=mean, name=name, **kwargs)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"members": [keras.saving.serialize_keras_object(m) for m in self.members],
-                "name": self.name, "trainable": self.trainable}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "EnsembleClassifier":
-        config = dict(config)
-        config["members"] = [keras.saving.deserialize_keras_object(m)
-                             for m in config["members"]]
-        return cls(**config)
+    def arguments(self) -> dict[str, Any]:
+        return {"members": list(self.members)}
 
 
 def _checked(members: Any) -> list[keras.Model]:

@@ -143,7 +143,7 @@ class NaiveBayesClassifier(Task):
         them. ``reduce`` combines the counts of several workers (it gets and
         returns one array)."""
         layer = self.naive_bayes
-        distinct = self.get_layer("distinct")
+        distinct = next(l for l in self.layers if isinstance(l, DistinctTokens))
         counts = np.zeros((layer.vocab_size, layer.num_classes), np.float64)
         class_counts = np.zeros(layer.num_classes, np.float64)
         for inputs, labels, *_ in batches:
@@ -162,20 +162,9 @@ class NaiveBayesClassifier(Task):
         layer.set_counts(counts, class_counts)
         return [f"{layer.name} (the training set's n-gram counts)"]
 
-    def get_config(self) -> dict[str, Any]:
+    def arguments(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "num_classes": self.num_classes,
-                "init": self.init,
-                "preprocessor": (None if self.preprocessor is None else
-                                 keras.saving.serialize_keras_object(self.preprocessor)),
-                "name": self.name, "trainable": self.trainable}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "NaiveBayesClassifier":
-        config = dict(config)
-        if config.get("preprocessor") is not None:
-            config["preprocessor"] = keras.saving.deserialize_keras_object(
-                config["preprocessor"])
-        return cls(**config)
+                "init": self.init, "preprocessor": self.preprocessor}
 
 
 @register_model("nb_text")

@@ -77,12 +77,10 @@ class Task(keras.Model):
             import tensorflow as tf
 
             if y is not None and not isinstance(x, tf.data.Dataset):
-                pairs = tf.data.Dataset.from_tensor_slices(
-                    (self.preprocessor.check_inputs(x), np.asarray(y)))
                 # Keras shuffles arrays itself, but not a dataset.
-                if kwargs.pop("shuffle", method.__name__ == "fit"):
-                    pairs = pairs.shuffle(len(y), reshuffle_each_iteration=True)
-                x, y = pairs.batch(batch_size or DEFAULT_BATCH), None
+                x = self._labelled(x, y, batch_size,
+                                   kwargs.pop("shuffle", method.__name__ == "fit"))
+                y = None
                 if method.__name__ == "fit":
                     kwargs["shuffle"] = False
             x, batch_size = self.preprocess(x, batch_size), None
@@ -102,8 +100,18 @@ class Task(keras.Model):
         if isinstance(validation, tf.data.Dataset):
             return self.preprocess(validation)
         x, y, *_ = validation
-        return self.preprocess(tf.data.Dataset.from_tensor_slices(
-            (self.preprocessor.check_inputs(x), np.asarray(y))).batch(DEFAULT_BATCH))
+        return self.preprocess(self._labelled(x, y))
+
+    def _labelled(self, x: Any, y: Any, batch_size: int | None = None,
+                  shuffle: bool = False) -> Any:
+        """Raw inputs ``x`` and labels ``y`` as a dataset of ``(x, y)`` batches."""
+        import tensorflow as tf
+
+        pairs = tf.data.Dataset.from_tensor_slices(
+            (self.preprocessor.check_inputs(x), np.asarray(y)))
+        if shuffle:
+            pairs = pairs.shuffle(len(y), reshuffle_each_iteration=True)
+        return pairs.batch(batch_size or DEFAULT_BATCH)
 
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None,
             **kwargs: Any) -> Any:
@@ -118,6 +126,31 @@ class Task(keras.Model):
 
     def predict(self, x: Any, batch_size: int | None = None, **kwargs: Any) -> Any:
         return self._raw(super().predict, x, None, batch_size, kwargs)
+
+    # ---------------------------------------------------------------- config
+
+    #: Constructor arguments that are Keras objects (or lists of them).
+    PARTS = ("backbone", "preprocessor", "members")
+
+    def arguments(self) -> dict[str, Any]:
+        """The constructor's arguments (parts as objects); subclasses list
+        theirs. A method, not a stored dict: a dict holding the parts would
+        be tracked as a second path to their weights."""
+        return {}
+
+    def get_config(self) -> dict[str, Any]:
+        config = {**self.arguments(), "name": self.name, "trainable": self.trainable}
+        return {k: keras.tree.map_structure(keras.saving.serialize_keras_object, v)
+                if k in self.PARTS and v is not None else v for k, v in config.items()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Task":
+        config = {k: [keras.saving.deserialize_keras_object(p) for p in v]
+                  if k in cls.PARTS and isinstance(v, list)
+                  else keras.saving.deserialize_keras_object(v)
+                  if k in cls.PARTS and v is not None else v
+                  for k, v in config.items()}
+        return cls(**config)
 
     # ----------------------------------------------------- what training asks
 

@@ -117,7 +117,8 @@ def adapt_whitening(model: keras.Model, images: np.ndarray,
             # Plain calls, not predict(): this also runs inside a
             # distribution strategy's scope, where predict would distribute.
             covariance = layer.patch_covariance(np.concatenate([
-                np.asarray(upstream(images[i:i + 500], training=False))
+                keras.ops.convert_to_numpy(keras.ops.cast(
+                    upstream(images[i:i + 500], training=False), "float32"))
                 for i in range(0, len(images), 500)]))
             layer.set_covariance(reduce(covariance) if reduce else covariance)
             adapted.append(layer.name)

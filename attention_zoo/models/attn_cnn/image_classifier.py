@@ -78,16 +78,8 @@ class AttnCNNImageClassifier(Task):
         return [f"{name} ({len(images)} training images)"
                 for name in self.backbone.adapt(images, reduce=reduce)]
 
-    def get_config(self) -> dict[str, Any]:
-        return {"backbone": keras.saving.serialize_keras_object(self.backbone),
-                "num_classes": self.num_classes, "name": self.name,
-                "trainable": self.trainable}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "AttnCNNImageClassifier":
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+    def arguments(self) -> dict[str, Any]:
+        return {"backbone": self.backbone, "num_classes": self.num_classes}
 
 
 @register_model("attn_cnn")

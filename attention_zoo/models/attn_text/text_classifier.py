@@ -44,20 +44,9 @@ class TextClassifier(Task):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.num_classes, self.dropout = num_classes, dropout
 
-    def get_config(self) -> dict[str, Any]:
-        return {"backbone": keras.saving.serialize_keras_object(self.backbone),
-                "num_classes": self.num_classes, "dropout": self.dropout,
-                "preprocessor": (None if self.preprocessor is None else
-                                 keras.saving.serialize_keras_object(self.preprocessor)),
-                "name": self.name, "trainable": self.trainable}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "TextClassifier":
-        config = dict(config)
-        for key in ("backbone", "preprocessor"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+    def arguments(self) -> dict[str, Any]:
+        return {"backbone": self.backbone, "num_classes": self.num_classes,
+                "dropout": self.dropout, "preprocessor": self.preprocessor}
 
 
 @register_model("attn_text")
