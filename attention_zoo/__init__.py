@@ -9,10 +9,11 @@ oneDNN CPU kernels unless ``TF_ENABLE_ONEDNN_OPTS`` is set
 
 __version__ = "0.1.0"
 
-from attention_zoo.onednn import prefer_onednn  # noqa: E402
+from attention_zoo.onednn import load_triton_first, prefer_onednn  # noqa: E402
 from attention_zoo.quiet import running_the_command, stderr_silenced  # noqa: E402
 
 prefer_onednn()  # before the imports below load TensorFlow
+load_triton_first()  # likewise
 
 # The command's one-line errors are not buried under TensorFlow's start-up lines.
 with stderr_silenced(running_the_command()):

@@ -1,4 +1,5 @@
-"""TensorFlow's oneDNN CPU kernels, preferred before TensorFlow is imported.
+"""What must happen before TensorFlow is imported: preferring its oneDNN CPU
+kernels, and loading triton first (``load_triton_first``).
 
 TensorFlow turns its oneDNN kernels on by itself only on x86 CPUs with
 AVX512-VNNI, AVX512-BF16 or AMX. On an AVX2-only CPU (AMD EPYC, 2 cores)
@@ -14,6 +15,7 @@ This module imports neither TensorFlow nor Keras.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
@@ -30,3 +32,18 @@ def prefer_onednn() -> bool:
         return False
     os.environ[ENV] = "1"
     return True
+
+
+def load_triton_first() -> None:
+    """Imports triton, where it is installed, before TensorFlow loads.
+
+    CUDA builds of PyTorch bring triton, and timm (``from_timm``) imports it
+    through torchvision. Measured with TensorFlow 2.21 and torch 2.14.1:
+    ``import tensorflow; import triton`` kills the process (a segfault in
+    triton's native library), while the other order works. Costs about
+    0.2 s; does nothing once TensorFlow is loaded (too late) or without triton.
+    """
+    if "tensorflow" in sys.modules or "triton" in sys.modules:
+        return
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401

@@ -1,60 +1,17 @@
-"""Every layer of the library as a case of the contract harness."""
+"""Every layer of the library as a case of the contract harness; timm's
+families keep theirs in cases_<family>.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-import numpy as np
-
 import attention_zoo.layers as L
+import cases_channel
+import cases_conv
+import cases_coordinate
+import cases_non_local
+import cases_self_attention
 import reference as ref
-
-B, TQ, TV = 2, 3, 5       # batch, query steps, value steps
-H, W, C = 6, 5, 16        # feature map; H != W catches axis mix-ups
-T, D = 5, 16              # sequence blocks
-
-
-@dataclass
-class Case:
-    id: str
-    cls: type
-    kwargs: dict
-    kind: str                      # "sequence" | "feature_map" | "block"
-    shapes: list                   # per positional input, without batch
-    reference: Callable
-    call_kwargs: dict = field(default_factory=dict)
-    # Output at a query whose keys are all masked, given the layer.
-    all_masked_output: Callable[[Any], np.ndarray] | None = None
-    maps: bool = True              # supports return_attention_scores
-
-    def make(self, **extra: Any) -> Any:
-        return self.cls(**self.kwargs, **extra)
-
-    def inputs(self, seed: int = 0, scale: float = 1.0) -> list[np.ndarray]:
-        rng = np.random.default_rng(seed)
-        return [(rng.standard_normal((B, *s)) * scale).astype("float32")
-                for s in self.shapes]
-
-    @property
-    def masks(self) -> bool:
-        return self.kind != "feature_map"
-
-
-def _zeros(layer: Any) -> np.ndarray:
-    return np.zeros(())
-
-
-def _output_bias(layer: Any) -> np.ndarray:
-    return layer.output_bias.numpy()
-
-
-def seq(id: str, cls: type, q: int = 8, k: int | None = None, v: int = 6,
-        reference=ref.single_head, masked=_zeros, **kwargs: Any) -> Case:
-    shapes = [(TQ, q), (TV, v)] + ([] if k is None else [(TV, k)])
-    return Case(id, cls, kwargs, "sequence", shapes, reference,
-                all_masked_output=masked)
-
+from case import (B, C, D, TQ, TV, H, T, W, Case,  # noqa: F401 (re-exported)
+                  _output_bias, _zeros, seq)
 
 CASES = [
     seq("additive", L.AdditiveAttention, q=8, k=7, units=5),
@@ -98,5 +55,8 @@ CASES = [
          {"num_heads": 4, "ff_dim": 12, "num_key_value_heads": 2,
           "norm_first": True}, "block", [(T, D)], ref.transformer),
 ]
+
+CASES += [*cases_channel.CASES, *cases_coordinate.CASES, *cases_conv.CASES,
+          *cases_self_attention.CASES, *cases_non_local.CASES]
 
 BY_ID = {case.id: case for case in CASES}

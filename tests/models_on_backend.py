@@ -75,3 +75,30 @@ def test_text_tasks_train_on_strings_save_and_load(tmp_path):
         loaded = keras.saving.load_model(path, safe_mode=True)
         np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0),
                                    result.model.predict(TEXTS, verbose=0), atol=1e-6)
+
+
+def test_mirrored_strategy_is_the_backends_own(tmp_path):
+    """``strategy="mirrored"``: keras.distribution's DataParallel on JAX (the
+    parent runs this process with two CPU devices), tf.distribute on
+    TensorFlow, a clear refusal on PyTorch."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        with pytest.raises(ValueError, match="tensorflow.*jax"):
+            training.get_strategy("mirrored")
+        return
+    strategy = training.get_strategy("mirrored")
+    kind = training.get_recipe("cifar10", epochs=1, batch_size=16)
+    train = data.pipeline(_images(32), 16, training=True, num_classes=10, flip=kind.flip)
+    result = training.fit(lambda: models.AttnCNN(**TINY), train, None, recipe=kind,
+                          strategy=strategy, verbose=0, log=lambda _: None)
+    assert np.isfinite(result.history["loss"]).all()
+    if backend == "jax":
+        import jax
+
+        assert isinstance(strategy, keras.distribution.DataParallel)
+        devices = jax.devices()
+        assert len(devices) == 2, "run with XLA_FLAGS=--xla_force_host_platform_device_count=2"
+        kernel = result.model.backbone.trainable_weights[0].value
+        assert kernel.sharding.device_set == set(devices)  # replicated on both
+        with pytest.raises(ValueError, match="multi-worker"):
+            training.get_strategy("multiworker")

@@ -43,7 +43,9 @@ def test_the_zoo_trains_saves_and_predicts_as_tensorflow_does_on(backend, tmp_pa
     """Training with the default recipes, .keras round trips, and the
     shipped presets' predictions equal to TensorFlow's (1e-4)."""
     out = tmp_path / "predictions.npz"
-    env = {**os.environ, "KERAS_BACKEND": backend, "ZOO_PRESET_PREDICTIONS": str(out)}
+    env = {**os.environ, "KERAS_BACKEND": backend, "ZOO_PRESET_PREDICTIONS": str(out),
+           # Two CPU devices for keras.distribution's DataParallel on JAX.
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/models_on_backend.py", "-q", "-n", "0",
          "-p", "no:cacheprovider"],

@@ -400,3 +400,21 @@ def test_muon_fits_on(backend):
     assert result["kernel"] == pytest.approx(np.sqrt(8), rel=1e-4)
     assert result["other"] > 2 * np.sqrt(8)  # SGD's, not rescaled
     assert result["moved"] == pytest.approx([-0.8, -0.1], rel=1e-5)
+
+
+def test_a_run_recorded_with_the_retired_muon_pattern_still_resumes(tmp_path):
+    """Runs written while recipes named Muon's variables by a pattern
+    (``recipe.muon_pattern``) resume; another recorded value is a change."""
+    from attention_zoo import training
+    from attention_zoo.training import run_folder
+
+    recipe = training.get_recipe("cifar10")
+    now = training.run_arguments(recipe)
+    out = tmp_path / "run"
+    run_folder.claim(out, {**now, "recipe.muon_pattern": "_conv/kernel$"}, recipe.epochs)
+    (out / "history.csv").write_text("epoch,loss\n0,1.0\n")
+    assert run_folder.check(out, now, recipe.epochs) == "resume"
+    run_folder.claim(out, {**now, "recipe.muon_pattern": "conv"}, recipe.epochs,
+                     overwrite=True)
+    with pytest.raises(ValueError, match="muon_pattern"):
+        run_folder.check(out, now, recipe.epochs)

@@ -93,7 +93,7 @@ def test_fit_adapts_the_whitening_to_training_images(tiny_zip, capsys):
     result = training.fit(lambda: AttnCNN(**AIRBENCH),
                           data.pipeline(train, 16, training=True),
                           data.pipeline(val, 16), recipe=recipe, verbose=0)
-    assert "adapted stem_whiten to" in capsys.readouterr().out
+    assert "adapted stem_whiten (" in capsys.readouterr().out
     kernel = result.model.backbone.get_layer("stem_whiten").kernel.numpy()
     untouched = PatchWhitening()
     untouched.build((None, 32, 32, 3))

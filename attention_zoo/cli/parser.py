@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--class-names", nargs="+",
                       help="label names in order, e.g. negative positive")
     p.add_argument("--strategy", choices=["mirrored", "multiworker"],
-                   help="tf.distribute: local replicas, or the TF_CONFIG cluster")
+                   help="mirrored: every local device (tf.distribute on TensorFlow, "
+                        "keras.distribution.DataParallel on JAX); multiworker: the "
+                        "TF_CONFIG cluster (TensorFlow)")
     p.add_argument("--ship", metavar="NAME",
                    help="also write weights and model card to saved_models/NAME "
                         "(--overwrite replaces a model shipped under NAME)")

@@ -5,7 +5,7 @@ the LiteRT interpreter."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Sequence
 
 import keras
@@ -52,6 +52,12 @@ def _takes_ids(model: keras.Model) -> bool:
 # ----------------------------------------------------- representative data --
 
 def _input_specs(model: keras.Model) -> list[tuple[str, tuple, str]]:
+    """What the model takes from its caller: texts for a text task (its
+    preprocessor makes the ids), else its inputs."""
+    from attention_zoo.models.task import takes_text
+
+    if takes_text(model):
+        return [("text", (), "string")]
     return [(name, tuple(t.shape)[1:], t.dtype)
             for name, t in zip(input_names(model), model.inputs)]
 
@@ -320,28 +326,32 @@ def strip_tensor_names(flatbuffer: bytes) -> bytes:
 
 
 def unroll_recurrent(model: keras.Model) -> keras.Model:
-    """A copy of ``model`` (same weights) whose RNN layers, also inside
-    ``Bidirectional``, have ``unroll=True``; ``model`` itself when it has
-    none. Needs a fixed sequence length."""
-    def unrolled(node: Any) -> bool:
-        found = False
-        if isinstance(node, dict):
-            if node.get("unroll") is False:
-                node["unroll"] = found = True
-            for value in node.values():
-                found = unrolled(value) or found
-        elif isinstance(node, list):
-            for value in node:
-                found = unrolled(value) or found
-        return found
+    """A copy of ``model`` (same weights) whose RNN layers, inside
+    ``Bidirectional``, nested models and ensemble members too, have
+    ``unroll=True``, so its SavedModel holds no TensorList loop (a Flex op
+    in TFLite); ``model`` itself when it has none. Needs a fixed sequence
+    length in the model's inputs. Nested models (a task's backbone, an
+    ensemble's members) are cloned where they are called, on inputs of the
+    length they get there: SavedModel traces each on its own inputs."""
+    if not any(isinstance(layer, keras.layers.RNN) and not layer.unroll
+               for layer in sublayers(model)):
+        return model
+
+    def nested(layer: keras.layers.Layer) -> bool:
+        return isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph")
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if nested(layer):
+            return layer  # cloned in call(), where its inputs' shapes are known
         config = layer.get_config()
-        unrolled(config)
+        for node in (config, config.get("layer"), config.get("backward_layer")):
+            if isinstance(node, dict) and "unroll" in node.get("config", node):
+                node.get("config", node)["unroll"] = True
         layer = type(layer).from_config(config)
         for rnn in (layer, getattr(layer, "forward_layer", None),
                     getattr(layer, "backward_layer", None)):
             if isinstance(rnn, keras.layers.RNN):
+                rnn.unroll = True
                 # Keras's unrolled loop zeroes a go_backwards layer's masked
                 # outputs with the unreversed mask, hitting real tokens; left
                 # unzeroed, masked steps only carry values that masking
@@ -349,13 +359,30 @@ def unroll_recurrent(model: keras.Model) -> keras.Model:
                 rnn.zero_output_for_mask = False
         return layer
 
-    if not any(unrolled(layer.get_config()) for layer in model.layers
-               if not isinstance(layer, keras.layers.InputLayer)):
-        return model
-    # recursive: ensembles hold their members' classifiers as nested models.
-    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    def call(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
+        if not nested(layer):
+            return layer(*args, **kwargs)
+        inputs = keras.tree.map_structure(
+            lambda mine, given: keras.Input(batch_shape=given.shape, dtype=mine.dtype,
+                                            name=mine.name), layer.input, args[0])
+        copy = keras.models.clone_model(layer, input_tensors=inputs,
+                                        clone_function=clone, call_function=call)
+        return copy(*args, **kwargs)
+
+    copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def sublayers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    """Every layer inside ``layer``: nested models' layers (ensemble members,
+    backbones) and the RNNs a ``Bidirectional`` wraps."""
+    children = list(getattr(layer, "layers", ()))
+    if isinstance(layer, keras.layers.Bidirectional):
+        children += [layer.forward_layer, layer.backward_layer]
+    for child in children:
+        yield child
+        yield from sublayers(child)
 
 
 def run_tflite(flatbuffer: bytes,

@@ -279,6 +279,39 @@ class FeatureMapAttention(TracedLayer):
         return cls(*args, dtype=GATE_DTYPE, **kwargs)
 
 
+class ConvAttention(FeatureMapAttention):
+    """Base of attention layers that replace a convolution (timm's ``sk``,
+    ``splat``, ``lambda``, ``bottleneck``, ``halo``). Like ``Conv2D`` they
+    take ``filters`` (None: as many as the input has) and ``strides``.
+
+    Input ``(batch, H, W, C)``; output ``(batch, ceil(H / strides),
+    ceil(W / strides), filters)``. Subclasses implement ``build_gate`` and
+    ``attend`` as feature-map layers do, reading ``self.out_channels``.
+    """
+
+    def __init__(self, filters: int | None = None, strides: int = 1,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filters = None if filters is None else check_positive("filters", filters)
+        self.strides = check_positive("strides", strides)
+
+    def build(self, input_shape: Shape) -> None:
+        if input_shape[-1] is not None:  # FeatureMapAttention reports None
+            self.out_channels = self.filters or int(input_shape[-1])
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> tuple:
+        def strided(size: int | None) -> int | None:
+            return None if size is None else -(-size // self.strides)
+
+        return (input_shape[0], strided(input_shape[1]), strided(input_shape[2]),
+                self.filters or input_shape[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "filters": self.filters,
+                "strides": self.strides}
+
+
 def check_positive(name: str, value: Any, integer: bool = True) -> Any:
     """Refuses non-positive (or, when ``integer``, non-int) hyperparameters."""
     kind = int if integer else (int, float)

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from attention_zoo.layers.registry import FEATURE_MAP, LAYERS, SEQUENCE
+from attention_zoo.layers.registry import CONV, FEATURE_MAP, LAYERS, SEQUENCE
 
 #: Arguments a layer needs to be built for the catalog (others have defaults).
 EXAMPLE_ARGS: dict[str, dict[str, Any]] = {
@@ -19,6 +19,7 @@ EXAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "gqa": {"num_heads": 8, "key_dim": 8, "num_key_value_heads": 2},
     "positional": {"max_length": 128},
     "transformer": {"num_heads": 8, "ff_dim": 256},
+    "bat": {"block_size": 4},  # timm's 7 does not divide the 32x32 example map
 }
 
 
@@ -36,7 +37,7 @@ def example_shapes(kind: str, width: int = 64) -> list[tuple]:
     """Inputs (without batch) the catalog feeds a layer of ``kind``."""
     if kind == SEQUENCE:
         return [(10, width), (20, width)]  # query, value
-    if kind == FEATURE_MAP:
+    if kind in (FEATURE_MAP, CONV):
         return [(32, 32, width)]
     return [(20, width)]
 

@@ -14,6 +14,9 @@ LAYERS = Registry("layer")
 SEQUENCE = "sequence"        # (query, value, key=None) -> context
 FEATURE_MAP = "feature_map"  # (batch, H, W, C) -> same shape
 SEQUENCE_BLOCK = "sequence_block"  # (batch, T, D) -> pooled or same shape
+#: Layers that replace a convolution, as timm's sk, splat, lambda, bottleneck
+#: and halo do: (batch, H, W, C) -> (batch, H / strides, W / strides, filters).
+CONV = "conv"
 
 T = TypeVar("T", bound=type)
 
@@ -47,5 +50,5 @@ def get(name: str, /, **kwargs: Any) -> keras.layers.Layer:
 
 def names(kind: str | None = None) -> list[str]:
     """Registered layer names, optionally of one kind (``"feature_map"``,
-    ``"sequence"``, ``"sequence_block"``)."""
+    ``"conv"``, ``"sequence"``, ``"sequence_block"``)."""
     return LAYERS.names(kind)

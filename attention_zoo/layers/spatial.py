@@ -1,4 +1,5 @@
-"""Spatial attention: CBAM's spatial module, CBAM and BAM."""
+"""Spatial attention: CBAM's spatial module, CBAM (and timm's light CBAM)
+and BAM."""
 
 from __future__ import annotations
 
@@ -9,74 +10,133 @@ from keras import ops
 
 from attention_zoo.layers.base import (BottleneckAttention2D,
                                        FeatureMapAttention, check_positive)
-from attention_zoo.layers.channel import ChannelAttention
-from attention_zoo.layers.registry import FEATURE_MAP, register
+from attention_zoo.layers.channel import ChannelAttention, TimmBottleneck2D
+from attention_zoo.layers.options import check_bool
+from attention_zoo.layers.registry import FEATURE_MAP, alias, register
 
 
 @register("spatial", FEATURE_MAP)
 class SpatialAttention(FeatureMapAttention):
     """CBAM's spatial module (Woo et al., 2018, arXiv:1807.06521):
-    ``gate = sigmoid(conv_k([mean_c(x); max_c(x)]))``, output ``x * gate``.
+    ``gate = sigmoid(conv_k([mean_c(x); max_c(x)]))``, output ``x * gate``;
+    with ``light=True`` (timm's ``LightSpatialAttn``) the two maps are mixed
+    into one first, ``gate = sigmoid(conv_k(0.5 mean_c(x) + 0.5 max_c(x)))``.
+    With ``batch_norm=True`` the convolution has no bias and is followed by
+    BatchNormalization (timm's ``ConvNormAct``).
 
     Args:
         kernel_size: size of the square convolution (7 in the paper).
+        batch_norm: BatchNormalization after a bias-free convolution.
+        epsilon: its epsilon (timm's BatchNorm2d: 1e-5).
+        light: one input map instead of two.
 
     Input and output ``(batch, H, W, C)``; map: the spatial gate
     ``(batch, H, W, 1)``.
+
+    timm's ``SpatialAttn`` is ``batch_norm=True`` (the zoo's default: a
+    convolution with bias and no norm).
     """
 
-    def __init__(self, kernel_size: int = 7, **kwargs: Any) -> None:
+    def __init__(self, kernel_size: int = 7, batch_norm: bool = False,
+                 epsilon: float = 1e-5, light: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kernel_size = check_positive("kernel_size", kernel_size)
+        self.batch_norm = check_bool("batch_norm", batch_norm)
+        self.epsilon = float(check_positive("epsilon", epsilon, integer=False))
+        self.light = check_bool("light", light)
 
     def build_gate(self, input_shape: tuple) -> None:
         self.conv = self.gate_sublayer(keras.layers.Conv2D, 1, self.kernel_size,
-                                       padding="same", name="conv")
-        self.conv.build((None, None, None, 2))
+                                       padding="same", use_bias=not self.batch_norm,
+                                       name="conv")
+        self.conv.build((None, None, None, 1 if self.light else 2))
+        if self.batch_norm:
+            self.bn = self.gate_sublayer(keras.layers.BatchNormalization,
+                                         epsilon=self.epsilon, name="bn")
+            self.bn.build((None, None, None, 1))
 
     def attend(self, x: Any, x32: Any, training: Any) -> tuple[Any, Any]:
-        pooled = ops.concatenate([ops.mean(x32, axis=-1, keepdims=True),
-                                  ops.max(x32, axis=-1, keepdims=True)], axis=-1)
-        gate = ops.sigmoid(self.conv(pooled))
+        mean = ops.mean(x32, axis=-1, keepdims=True)
+        peak = ops.max(x32, axis=-1, keepdims=True)
+        if self.light:
+            pooled = 0.5 * mean + 0.5 * peak
+        else:
+            pooled = ops.concatenate([mean, peak], axis=-1)
+        logits = self.conv(pooled)
+        if self.batch_norm:
+            logits = self.bn(logits, training=training)
+        gate = ops.sigmoid(logits)
         return x * ops.cast(gate, x.dtype), gate
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kernel_size": self.kernel_size}
+        return {**super().get_config(), "kernel_size": self.kernel_size,
+                "batch_norm": self.batch_norm, "epsilon": self.epsilon,
+                "light": self.light}
 
 
 @register("cbam", FEATURE_MAP)
-class CBAM(BottleneckAttention2D):
-    """Convolutional block attention module (Woo et al., 2018): channel
-    attention, then spatial attention on its output.
+class CBAM(TimmBottleneck2D):
+    """Convolutional block attention module (Woo et al., 2018,
+    arXiv:1807.06521): channel attention, then spatial attention on its
+    output (``ChannelAttention`` and ``SpatialAttention``).
 
     Args:
-        reduction, min_units: of the channel MLP.
+        reduction, min_units, divisor, hidden_units: the channel MLP's hidden
+            width (see ``TimmBottleneck2D``).
         kernel_size: of the spatial convolution.
+        use_bias: biases in the channel MLP.
+        batch_norm, epsilon: the spatial convolution without bias, then
+            BatchNormalization with this epsilon.
+        light: timm's light CBAM: mean and max mixed before the channel MLP
+            and before the spatial convolution.
 
     Input and output ``(batch, H, W, C)``; maps: ``{"channel": (batch, 1, 1,
     C), "spatial": (batch, H, W, 1)}``.
+
+    Differs from timm's ``cbam`` (``CbamModule``), which is ``min_units=1,
+    divisor=1, use_bias=False, batch_norm=True`` (hidden width: ``C / 16``
+    rounded, at least 1; the zoo's: ``max(8, C // 16)``). timm's ``lcbam``
+    (``LightCbamModule``) is registered as ``"lcbam"`` (those and
+    ``light=True``).
     """
 
     def __init__(self, reduction: float = 16, min_units: int = 8,
-                 kernel_size: int = 7, **kwargs: Any) -> None:
+                 kernel_size: int = 7, use_bias: bool = True,
+                 batch_norm: bool = False, epsilon: float = 1e-5,
+                 light: bool = False, **kwargs: Any) -> None:
         super().__init__(reduction, min_units, **kwargs)
         self.kernel_size = check_positive("kernel_size", kernel_size)
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.batch_norm = check_bool("batch_norm", batch_norm)
+        self.epsilon = float(check_positive("epsilon", epsilon, integer=False))
+        self.light = check_bool("light", light)
 
     def build_gate(self, input_shape: tuple) -> None:
-        self.channel = self.gate_sublayer(ChannelAttention, self.reduction,
-                                          self.min_units, name="channel")
-        self.spatial = self.gate_sublayer(SpatialAttention, self.kernel_size,
-                                          name="spatial")
+        self.channel = self.gate_sublayer(
+            ChannelAttention, self.reduction, self.min_units, light=self.light,
+            use_bias=self.use_bias, divisor=self.divisor,
+            hidden_units=self.hidden_units, name="channel")
+        self.spatial = self.gate_sublayer(
+            SpatialAttention, self.kernel_size, batch_norm=self.batch_norm,
+            epsilon=self.epsilon, light=self.light, name="spatial")
         self.channel.build(input_shape)
         self.spatial.build(input_shape)
 
     def attend(self, x: Any, x32: Any, training: Any) -> tuple[Any, Any]:
-        refined, channel = self.channel(x32, return_attention_scores=True)
-        refined, spatial = self.spatial(refined, return_attention_scores=True)
+        refined, channel = self.channel(x32, return_attention_scores=True,
+                                        training=training)
+        refined, spatial = self.spatial(refined, return_attention_scores=True,
+                                        training=training)
         return ops.cast(refined, x.dtype), {"channel": channel, "spatial": spatial}
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kernel_size": self.kernel_size}
+        return {**super().get_config(), "kernel_size": self.kernel_size,
+                "use_bias": self.use_bias, "batch_norm": self.batch_norm,
+                "epsilon": self.epsilon, "light": self.light}
+
+
+alias("lcbam", "cbam", min_units=1, divisor=1, use_bias=False, batch_norm=True,
+      light=True)
 
 
 @register("bam", FEATURE_MAP)

@@ -8,7 +8,6 @@ from the last finished epoch when ``out_dir`` holds an interrupted run.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -25,7 +24,8 @@ from attention_zoo.models.tta import TTA_MODES, view_model, views
 from attention_zoo.training.callbacks import (AtomicCheckpoint, Lookahead, Throughput,
                                               save_atomically)
 from attention_zoo.training.distribute import (STRATEGIES, fit_multiworker, get_strategy,
-                                               is_chief, is_multiworker, mean_over_workers)
+                                               is_chief, is_multiworker, mean_over_workers,
+                                               strategy_scope)
 from attention_zoo.training.policy import (PRECISIONS, choose_jit, choose_precision,
                                            cpu_has_bf16, has_gpu, onednn_enabled)
 from attention_zoo.training.optimizers import (SGD, AdamW, MuonSGD, VariableGroups,
@@ -82,7 +82,10 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         jit_compile: ``"auto"``, True or False.
         train_size: examples per epoch (for images/s); inferred if None.
         strategy: None, ``"mirrored"``, ``"multiworker"`` or a
-            ``tf.distribute.Strategy``; ``train`` batches are global batches.
+            ``tf.distribute.Strategy`` on TensorFlow; None, ``"mirrored"``
+            (``keras.distribution.DataParallel`` over every device) or a
+            ``DataParallel`` / ``ModelParallel`` on JAX (``get_strategy``).
+            ``train`` batches are global batches.
             Create a multi-worker strategy at program start (``get_strategy(
             "multiworker")``) and pass it: TensorFlow refuses to create it
             after other work. Under it a custom loop replaces
@@ -186,20 +189,20 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
                                          steps, verbose)
         out = out if is_chief(strategy) else None
     else:
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        with strategy_scope(strategy):
             model = build_under_policy()
             model.compile(optimizer=make_optimizer(recipe, steps, variable_groups(model)),
                           loss=keras.losses.CategoricalCrossentropy(
                               label_smoothing=recipe.label_smoothing),
                           metrics=["accuracy"], jit_compile=use_xla)
-        # validate_every=0: no validation between epochs; the evaluation
-        # below is the only one (it gives the plain accuracy too).
-        # shuffle=False: the datasets shuffle themselves, and Keras warns that
-        # it ignores its own default (True) for a tf.data.Dataset.
-        logged = model.fit(train, epochs=recipe.epochs, callbacks=callbacks,
-                           verbose=verbose, shuffle=False,
-                           validation_data=val if recipe.validate_every else None,
-                           validation_freq=max(1, recipe.validate_every)).history
+            # validate_every=0: no validation between epochs; the evaluation
+            # below is the only one (it gives the plain accuracy too).
+            # shuffle=False: the datasets shuffle themselves, and Keras warns
+            # that it ignores its own default (True) for a tf.data.Dataset.
+            logged = model.fit(train, epochs=recipe.epochs, callbacks=callbacks,
+                               verbose=verbose, shuffle=False,
+                               validation_data=val if recipe.validate_every else None,
+                               validation_freq=max(1, recipe.validate_every)).history
     wall = time.perf_counter() - start
     if isinstance(model, HardExampleTrainer):
         model = model.net

@@ -3,6 +3,7 @@ that multi-worker training needs with Keras 3."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import keras
@@ -13,14 +14,41 @@ from attention_zoo.training.optimizers import make_optimizer, variable_groups
 from attention_zoo.training.recipes import Recipe
 
 STRATEGIES = ("mirrored", "multiworker")
+#: keras.distribution's distributions (it exports no common base class).
+DISTRIBUTIONS = (keras.distribution.DataParallel, keras.distribution.ModelParallel)
 
 
 def get_strategy(strategy: Any) -> Any:
-    """None, ``"mirrored"`` (all local GPUs, or the CPU), ``"multiworker"``
-    (``TF_CONFIG`` names the cluster) or a ``tf.distribute.Strategy``."""
+    """The scale-out object for ``training.fit``, by backend.
+
+    On TensorFlow: None, ``"mirrored"`` (all local GPUs, or the CPU),
+    ``"multiworker"`` (``TF_CONFIG`` names the cluster) or a
+    ``tf.distribute.Strategy``. On JAX: None, ``"mirrored"`` (Keras's
+    ``keras.distribution.DataParallel`` over every visible device: batches
+    are split across them, variables replicated) or a ``DataParallel`` /
+    ``ModelParallel`` of your own. PyTorch has neither.
+    """
+    backend = keras.backend.backend()
+    if strategy is None or isinstance(strategy, DISTRIBUTIONS):
+        if strategy is not None and backend != "jax":
+            raise ValueError(f"a keras.distribution distribution needs "
+                             f"KERAS_BACKEND=jax, the backend is {backend!r}")
+        return strategy
+    if backend == "jax":
+        if strategy == "mirrored":
+            return keras.distribution.DataParallel(
+                devices=keras.distribution.list_devices())
+        raise ValueError(f"on JAX, strategy must be None, 'mirrored' (keras."
+                         f"distribution.DataParallel) or a keras.distribution "
+                         f"DataParallel / ModelParallel, received {strategy!r}; "
+                         f"multi-worker training runs on TensorFlow")
+    if backend != "tensorflow":
+        raise ValueError(f"strategy={strategy!r} needs KERAS_BACKEND=tensorflow "
+                         f"(tf.distribute) or jax (keras.distribution); the "
+                         f"backend is {backend!r}")
     import tensorflow as tf
 
-    if strategy is None or isinstance(strategy, tf.distribute.Strategy):
+    if isinstance(strategy, tf.distribute.Strategy):
         return strategy
     if strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -36,9 +64,18 @@ def get_strategy(strategy: Any) -> Any:
                      f"tf.distribute.Strategy, received {strategy!r}")
 
 
+def strategy_scope(strategy: Any) -> Any:
+    """The context that training runs under: the strategy's or the
+    distribution's scope (Keras reads the distribution when ``fit`` feeds
+    batches, so it covers the whole run), or nothing."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
 def is_multiworker(strategy: Any) -> bool:
     """True for a MultiWorkerMirroredStrategy, whose training needs
     ``fit_multiworker`` instead of ``model.fit``."""
+    if strategy is None or isinstance(strategy, DISTRIBUTIONS):
+        return False
     import tensorflow as tf
 
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)

@@ -28,6 +28,10 @@ RUN_FILES = (RUN_FILE, "backup", "logs", "history.csv", "last.keras", "model.ker
              "result.json", "summary.json", "vocab.txt")
 #: Arguments that may change between a run and its resumption.
 FREE_ARGUMENTS = ("epochs", "recipe.epochs")
+#: Recipe fields that no longer exist, with the one value they ever had: a
+#: run recorded with it resumes. (The model now names its Muon variables,
+#: ``variable_groups()``, instead of a name pattern.)
+RETIRED_ARGUMENTS = {"recipe.muon_pattern": "_conv/kernel$"}
 
 
 def _plain(value: Any) -> Any:
@@ -73,6 +77,9 @@ def check(out: str | os.PathLike, arguments: dict[str, Any], epochs: int,
         return "overwrite"
     before = record.get("arguments")  # None: a run older than run.json
     now = _plain(arguments)
+    if before is not None:
+        before = {k: v for k, v in before.items()
+                  if k not in RETIRED_ARGUMENTS or RETIRED_ARGUMENTS[k] != v}
     differ = [] if before is None else [
         k for k in sorted(set(before) | set(now))
         if k not in FREE_ARGUMENTS and before.get(k) != now.get(k)]
