@@ -11,6 +11,7 @@ labels, so any KerasTuner tuner works called the standard way::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -63,9 +64,24 @@ def _compile(model: keras.Model, hp: kt.HyperParameters, space: Mapping[str, Any
     return model
 
 
+@functools.cache
+def any_size_feature_map_layers() -> tuple[str, ...]:
+    """The feature-map layer names that run on any map size, down to the
+    3x3 of a small CNN's last stage (``bat`` needs sizes its block divides,
+    so a search leaves it out unless ``space`` names it)."""
+    usable = []
+    for name in zoo_layers.names(zoo_layers.FEATURE_MAP):
+        try:
+            zoo_layers.get(name)(np.zeros((1, 3, 3, 16), "float32"))
+        except ValueError:
+            continue
+        usable.append(name)
+    return tuple(usable)
+
+
 class AttnCNNHyperModel(kt.HyperModel):
-    """AttnCNN search space: ``attention`` (every feature-map layer and
-    "none"), ``reduction`` (channel attention bottleneck), ``width`` (first
+    """AttnCNN search space: ``attention`` (every feature-map layer that
+    runs at any map size, ``any_size_feature_map_layers()``, and "none"), ``reduction`` (channel attention bottleneck), ``width`` (first
     stage; later stages 4x), ``depth`` (stages), ``learning_rate``,
     ``weight_decay``, ``label_smoothing`` and ``augment_translate`` (pixels of
     random translation; random flips always on).
@@ -84,12 +100,11 @@ class AttnCNNHyperModel(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         s = self.space
-        attention = _hp(hp, "attention",
-                        ["none", *zoo_layers.names(zoo_layers.FEATURE_MAP)], s)
+        attention = _hp(hp, "attention", ["none", *any_size_feature_map_layers()], s)
         width = _hp(hp, "width", [16, 32, 64], s)
         depth = _hp(hp, "depth", [2, 3], s)
         translate = _hp(hp, "augment_translate", [0, 2, 4], s)
-        reduced = [a for a in zoo_layers.names(zoo_layers.FEATURE_MAP)
+        reduced = [a for a in any_size_feature_map_layers()
                    if issubclass(zoo_layers.registry.LAYERS.entry(a).target,
                                  BottleneckAttention2D)]
         extra = {}

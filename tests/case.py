@@ -27,6 +27,10 @@ class Case:
     # Output at a query whose keys are all masked, given the layer.
     all_masked_output: Callable[[Any], np.ndarray] | None = None
     maps: bool = True              # supports return_attention_scores
+    # How the output grows with the input: 2 for a lambda layer (q . lambda
+    # multiplies two linear functions of x), whose true output at the large
+    # inputs of test_dtype_policy lies beyond float16's range.
+    degree: int = 1
 
     def make(self, **extra: Any) -> Any:
         return self.cls(**self.kwargs, **extra)

@@ -102,3 +102,21 @@ def test_mirrored_strategy_is_the_backends_own(tmp_path):
         assert kernel.sharding.device_set == set(devices)  # replicated on both
         with pytest.raises(ValueError, match="multi-worker"):
             training.get_strategy("multiworker")
+
+
+def test_export_writes_what_the_backend_can_and_refuses_the_rest(tmp_path):
+    """JAX writes verified SavedModels, PyTorch verified ONNX files; the
+    other formats are refused with the backend that writes them."""
+    from attention_zoo import export
+
+    backend = keras.backend.backend()
+    model = models.AttnCNN(**TINY)
+    for format in export.FORMATS:
+        path = tmp_path / f"m.{format}"
+        if format in export.BACKEND_FORMATS[backend]:
+            report = export.export(model, path, format=format, log=None)
+            assert report["max_abs_error"] <= 1e-4
+        else:
+            with pytest.raises(ValueError, match="KERAS_BACKEND=tensorflow"):
+                export.export(model, path, format=format, log=None)
+            assert not path.exists()

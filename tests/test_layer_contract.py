@@ -302,8 +302,10 @@ def test_symbolic_call_matches_eager(case, tmp_path):
 def test_dtype_policy(case, policy):
     layer = built(case, dtype=policy)
     compute = keras.dtype_policies.get(policy).compute_dtype
-    # Activations in the hundreds: float16 dot products of such vectors overflow.
-    out, maps = call(case, layer, case.inputs(seed=6, scale=300.0))
+    # Activations in the hundreds: float16 dot products of such vectors
+    # overflow. (An output of degree 2 grows as the square: its inputs are
+    # scaled so the output grows as a linear layer's does.)
+    out, maps = call(case, layer, case.inputs(seed=6, scale=300.0 ** (1 / case.degree)))
     assert keras.backend.standardize_dtype(out.dtype) == compute
     assert np.all(np.isfinite(npy(out, np.float32)))
     for m in ([] if maps is None else keras.tree.flatten(maps)):

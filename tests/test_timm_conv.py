@@ -202,11 +202,11 @@ def test_unknown_spatial_size_traces(layer):
 # --------------------------------------------------------------- refusals --
 
 @pytest.mark.parametrize("name, kwargs, match", [
-    ("sk", {"act_layer": nn.SiLU}, "ReLU only, received SiLU"),
-    ("splat", {"act_layer": nn.Hardswish}, "ReLU only, received Hardswish"),
+    ("sk", {"act_layer": nn.SiLU}, "paths.0.bn.act: SiLU.*supports ReLU"),
+    ("splat", {"act_layer": nn.Hardswish}, "act0: Hardswish.*supports ReLU"),
     # timm's default padding k // 2 shrinks a dilated map.
-    ("splat", {"dilation": 2}, "padded 2 on every side, received padding=\\(1, 1\\)"),
-    ("splat", {"padding": 0}, "padded 1 on every side"),
+    ("splat", {"dilation": 2}, "padding \\(1, 1\\); .*padding \\(2, 2\\)"),
+    ("splat", {"padding": 0}, "padding \\(0, 0\\); .*padding \\(1, 1\\)"),
     ("splat", {"norm_layer": partial(nn.GroupNorm, 4)}, "BatchNorm2d"),
 ], ids=["sk_silu", "splat_hardswish", "splat_dilated_default_padding",
         "splat_unpadded", "splat_group_norm"])

@@ -54,12 +54,19 @@ from attention_zoo.export.tflite import (
     run_tflite_batches, strip_tensor_names, tflite_op_report, to_tflite,
     unroll_recurrent)
 
-__all__ = ["FORMATS", "QUANTIZATIONS", "GATE_FLOAT_OPS", "AUTO_BATCH", "MARKER",
+__all__ = ["FORMATS", "BACKEND_FORMATS", "QUANTIZATIONS", "GATE_FLOAT_OPS", "AUTO_BATCH", "MARKER",
            "ExportError", "export", "check_path", "to_tflite", "to_onnx",
            "write_saved_model", "input_names", "run_tflite", "run_tflite_batches",
            "run_signature", "tflite_op_report", "latency_ms", "default_float_ops",
            "default_float_layers", "strip_tensor_names", "unroll_recurrent",
            "fixed_length", "token_inputs", "representative_samples"]
+
+#: What ``export`` writes and verifies on each Keras backend. TensorFlow:
+#: everything. JAX: SavedModels (through jax2tf); its TFLite conversion of
+#: AttnCNN fails on a BATCH_MATMUL the converter refuses, and Keras's JAX ONNX
+#: exporter (jax2onnx 0.17.1) writes graphs onnxruntime rejects (both
+#: measured). PyTorch: ONNX (Keras writes no SavedModel from torch).
+BACKEND_FORMATS = {"tensorflow": FORMATS, "jax": ("saved_model",), "torch": ("onnx",)}
 
 #: ``batch_size="auto"``: TFLite keeps batch 1 (mobile runtimes run one
 #: input; a fixed shape lets LiteRT plan its memory once); ONNX and
@@ -211,6 +218,12 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, received {format!r}")
+    backend = keras.backend.backend()
+    if format not in BACKEND_FORMATS.get(backend, ()):
+        raise ValueError(
+            f"format {format!r} needs KERAS_BACKEND=tensorflow; on {backend} this "
+            f"export writes {' or '.join(map(repr, BACKEND_FORMATS.get(backend, ()))) or 'nothing'}. "
+            f"A .keras file loads on any backend: export it from TensorFlow")
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, received "
                          f"{quantize!r}")

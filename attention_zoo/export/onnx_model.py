@@ -45,6 +45,10 @@ def to_onnx(model: keras.Model, path: str | os.PathLike,
     """Writes an ONNX file through Keras's own exporter (tf2onnx)."""
     _register_onnx_ops()
     specs = serving_signature(model, batch_size)
+    if keras.backend.backend() != "tensorflow":  # Keras's JAX and torch
+        # exporters read NumPy dtypes
+        specs = [keras.InputSpec(shape=tuple(s.shape), dtype=s.dtype.name, name=s.name)
+                 for s in specs]
     # Keras calls the model with one argument per signature entry; a model
     # of several inputs (an ensemble's id inputs) takes them as one list.
     model.export(str(path), format="onnx", verbose=False, opset_version=opset,

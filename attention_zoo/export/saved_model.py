@@ -27,9 +27,14 @@ def input_names(model: keras.Model) -> list[str]:
 
 
 def write_saved_model(model: keras.Model, directory: str | os.PathLike,
-                      batch_size: int | None = None) -> None:
+                      batch_size: int | None = None, frozen: bool = False) -> None:
     """Writes ``model`` as a SavedModel whose ``serve`` endpoint is also the
-    ``serving_default`` signature, inputs named as the model's."""
+    ``serving_default`` signature, inputs named as the model's.
+
+    ``frozen``: on JAX, the weights go into the graph as constants instead of
+    variables, for the TFLite converter: JAX's stateful endpoint reads and
+    writes back every non-trainable variable, a dropout layer's uint32 seed
+    among them, and TFLite has no uint32 variables."""
     specs = serving_signature(model, batch_size)
 
     def serve(*args: Any) -> Any:
@@ -37,7 +42,8 @@ def write_saved_model(model: keras.Model, directory: str | os.PathLike,
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", serve, input_signature=specs)
+    static = {"is_static": True} if frozen and keras.backend.backend() == "jax" else {}
+    archive.add_endpoint("serve", serve, input_signature=specs, **static)
     archive.write_out(str(directory), verbose=False)
 
 

@@ -225,7 +225,7 @@ def to_tflite(model: keras.Model, batch_size: int | None = 1,
     if batch_size is None or quantize == "int8":
         model = unroll_recurrent(model)
     with tempfile.TemporaryDirectory() as directory:
-        write_saved_model(model, directory, batch_size)
+        write_saved_model(model, directory, batch_size, frozen=True)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize == "float16":

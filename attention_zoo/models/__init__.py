@@ -1,14 +1,16 @@
 """The model zoo, laid out as KerasHub lays out models: per model a backbone,
 a task and (for text) a preprocessor; presets are the shipped models.
 
-``AttnCNN``, ``AttnTextClassifier``, ``NBTextClassifier`` and ``ensemble``
-build tasks; ``create(name)``, ``names()``, ``load(name)``, ``pretrained()``
+``AttnCNN``, ``AttnResNet``, ``AttnTextClassifier``, ``NBTextClassifier``
+and ``ensemble`` build tasks; ``create(name)``, ``names()``, ``load(name)``, ``pretrained()``
 and ``load_preset(name_or_folder)`` (as ``Task.from_preset``) reach them by
 name; ``with_tta(model)`` adds test-time augmentation.
 """
 
 from attention_zoo.models.attn_cnn import (AttnCNN, AttnCNNBackbone,
                                            AttnCNNImageClassifier)
+from attention_zoo.models.attn_resnet import (AttnResNet, AttnResNetBackbone,
+                                              AttnResNetImageClassifier)
 from attention_zoo.models.attn_text import (AttnTextBackbone, AttnTextClassifier,
                                             TextClassifier, TextPreprocessor)
 from attention_zoo.models.backbone import Backbone
@@ -22,7 +24,8 @@ from attention_zoo.models.task import Task, takes_text
 from attention_zoo.models.tta import ImageView, WeightedMean, with_tta
 from attention_zoo.models.whitening import Dirac, PatchWhitening, adapt_whitening
 
-__all__ = ["AttnCNN", "AttnCNNBackbone", "AttnCNNImageClassifier", "AttnTextClassifier",
+__all__ = ["AttnCNN", "AttnCNNBackbone", "AttnCNNImageClassifier", "AttnResNet",
+           "AttnResNetBackbone", "AttnResNetImageClassifier", "AttnTextClassifier",
            "AttnTextBackbone", "TextClassifier", "TextPreprocessor", "NBTextClassifier",
            "NaiveBayesClassifier", "adapt_naive_bayes", "Backbone", "Task", "takes_text",
            "EnsembleClassifier", "ensemble", "ensemble_members", "card", "create", "load",

@@ -82,4 +82,4 @@ def build(layer: keras.layers.Layer, channels: int,
 
 # The converters of each family register themselves on import.
 from attention_zoo.interop.timm import (channel, conv, coordinate,  # noqa: E402,F401
-                                         non_local, self_attention)
+                                         non_local, resnet, self_attention)

@@ -9,49 +9,23 @@ from typing import Any
 import keras
 
 from attention_zoo.interop.timm import build, converts
-from attention_zoo.interop.timm.weights import (assign, numpy, set_batch_norm,
-                                                set_conv, set_dense)
+from attention_zoo.interop.timm.torch_modules import (GATES, activation, batch_norm,
+                                                      check_conv, name)
+from attention_zoo.interop.timm.weights import (set_batch_norm, set_conv, set_dense,
+                                                set_depthwise, set_norm)
 from attention_zoo.layers.registry import get
 
 _MODULE = "timm.layers.coord_attn"
-
-# By qualified class name, so that importing this needs neither torch nor timm.
-_ACTIVATIONS = {
-    "torch.nn.modules.linear.Identity": None,
-    "torch.nn.modules.activation.ReLU": "relu",
-    "torch.nn.modules.activation.SiLU": "silu",
-    "timm.layers.activations.Swish": "silu",
-    "timm.layers.activations_me.SwishMe": "silu",
-    "torch.nn.modules.activation.Hardswish": "hard_swish",
-    "timm.layers.activations.HardSwish": "hard_swish",
-    "timm.layers.activations_me.HardSwishMe": "hard_swish",
-}
-_GATES = {
-    "torch.nn.modules.activation.Sigmoid": "sigmoid",
-    "timm.layers.activations.Sigmoid": "sigmoid",
-    "torch.nn.modules.activation.Hardsigmoid": "hard_sigmoid",
-    "timm.layers.activations.HardSigmoid": "hard_sigmoid",
-    "timm.layers.activations_me.HardSigmoidMe": "hard_sigmoid",
-}
+_ACTIVATIONS = (None, "relu", "silu", "hard_swish")
 
 
-def _qualified(module: Any) -> str:
-    return f"{type(module).__module__}.{type(module).__qualname__}"
-
-
-def _lookup(owner: Any, attr: str, table: dict[str, str | None]) -> str | None:
-    """The zoo name of ``owner.attr``'s activation class."""
-    module = getattr(owner, attr)
-    try:
-        return table[_qualified(module)]
-    except KeyError:
-        known = ", ".join(sorted({k.rsplit(".", 1)[1] for k in table}))
-        raise ValueError(f"from_timm cannot convert {type(owner).__name__}.{attr} "
-                         f"= {type(module).__name__}; supported: {known}") from None
+def _activation(module: Any) -> str | None:
+    return activation(module.act, f"{name(module)}.act", _ACTIVATIONS)
 
 
 def _common(module: Any) -> dict[str, Any]:
-    return {"gate": _lookup(module, "gate", _GATES), "residual": bool(module.has_skip)}
+    return {"gate": activation(module.gate, f"{name(module)}.gate", GATES),
+            "residual": bool(module.has_skip)}
 
 
 def _batch_norm(module: Any) -> dict[str, Any]:
@@ -61,49 +35,19 @@ def _batch_norm(module: Any) -> dict[str, Any]:
     bn = module.bn1
     if isinstance(bn, torch.nn.Identity):
         return {"batch_norm": False}
-    if type(bn) is not torch.nn.BatchNorm2d or not bn.affine \
-            or not bn.track_running_stats:
-        raise ValueError(f"from_timm cannot convert CoordAttn.bn1 = {bn!r}; "
-                         "supported: BatchNorm2d (affine, with running "
-                         "statistics) or Identity")
+    epsilon = batch_norm(bn, f"{name(module)}.bn1")
     momentum = {} if bn.momentum is None else {"momentum": 1.0 - bn.momentum}
-    return {"batch_norm": True, "epsilon": bn.eps, **momentum}
+    return {"batch_norm": True, "epsilon": epsilon, **momentum}
 
 
 def _strip_kernel_size(module: Any) -> int:
     """The size ``k`` of ``module``'s depthwise ``(k, 1)`` and ``(1, k)``
     convolutions, checking they are what the zoo's layers compute."""
-    conv_h, conv_w = module.conv_h, module.conv_w
-    k = conv_h.kernel_size[0]
-    channels = conv_h.in_channels
-    expected = {"conv_h": ((k, 1), (k // 2, 0)), "conv_w": ((1, k), (0, k // 2))}
-    for name, conv in (("conv_h", conv_h), ("conv_w", conv_w)):
-        kernel, padding = expected[name]
-        setting = {"kernel_size": conv.kernel_size, "padding": conv.padding,
-                   "stride": conv.stride, "dilation": conv.dilation,
-                   "groups": conv.groups, "out_channels": conv.out_channels,
-                   "padding_mode": conv.padding_mode}
-        want = {"kernel_size": kernel, "padding": padding, "stride": (1, 1),
-                "dilation": (1, 1), "groups": channels, "out_channels": channels,
-                "padding_mode": "zeros"}
-        if k % 2 == 0 or setting != want:
-            raise ValueError(
-                f"from_timm cannot convert {type(module).__name__}.{name} with "
-                f"{setting}; supported: an odd-sized depthwise strip convolution "
-                f"{want}")
+    k = module.conv_h.kernel_size[0]
+    for key, kernel_size in (("conv_h", (k, 1)), ("conv_w", (1, k))):
+        check_conv(getattr(module, key), f"{name(module)}.{key}",
+                   kernel_size=kernel_size, depthwise=True, odd=True)
     return k
-
-
-def _set_depthwise(layer: keras.layers.Layer, conv: Any) -> None:
-    """A Keras DepthwiseConv2D from a torch depthwise Conv2d: the weight
-    ``(C, 1, kh, kw)`` becomes ``(kh, kw, C, 1)``."""
-    assign(layer.kernel, numpy(conv.weight).transpose(2, 3, 0, 1),
-           f"{layer.name} kernel")
-    if (conv.bias is not None) != layer.use_bias:
-        raise ValueError(f"{layer.name}: the torch conv and the Keras layer "
-                         "disagree on the bias")
-    if conv.bias is not None:
-        assign(layer.bias, numpy(conv.bias), f"{layer.name} bias")
 
 
 @converts(_MODULE, "CoordAttn")
@@ -111,7 +55,7 @@ def coord_attn(module: Any) -> keras.layers.Layer:
     """timm's CoordAttn as the zoo's ``coord`` (CoordinateAttention)."""
     conv1 = module.conv1
     layer = build(get("coord", units=conv1.out_channels,
-                      activation=_lookup(module, "act", _ACTIVATIONS),
+                      activation=_activation(module),
                       use_bias=conv1.bias is not None,
                       **_batch_norm(module), **_common(module)),
                   conv1.in_channels)
@@ -128,7 +72,7 @@ def simple_coord_attn(module: Any) -> keras.layers.Layer:
     """timm's SimpleCoordAttn as the zoo's ``scoord``."""
     fc1 = module.fc1
     layer = build(get("scoord", units=fc1.out_features,
-                      activation=_lookup(module, "act", _ACTIVATIONS),
+                      activation=_activation(module),
                       use_bias=fc1.bias is not None, **_common(module)),
                   fc1.in_features)
     for name in ("fc1", "fc_h", "fc_w"):
@@ -154,17 +98,16 @@ def efficient_local_attn(module: Any) -> keras.layers.Layer:
                          "GroupNorm (same groups and eps) or Identity")
     conv_h = module.conv_h
     layer = build(get("ela", kernel_size=_strip_kernel_size(module),
-                      activation=_lookup(module, "act", _ACTIVATIONS),
+                      activation=_activation(module),
                       use_bias=conv_h.bias is not None, **norm_args,
                       **_common(module)),
                   conv_h.in_channels)
-    _set_depthwise(layer.conv_h, conv_h)
-    _set_depthwise(layer.conv_w, module.conv_w)
+    set_depthwise(layer.conv_h, conv_h)
+    set_depthwise(layer.conv_w, module.conv_w)
     if layer.norm_h is not None:
         for keras_norm, norm in ((layer.norm_h, module.norm_h),
                                  (layer.norm_w, module.norm_w)):
-            assign(keras_norm.gamma, numpy(norm.weight), f"{keras_norm.name} gamma")
-            assign(keras_norm.beta, numpy(norm.bias), f"{keras_norm.name} beta")
+            set_norm(keras_norm, norm)
     return layer
 
 
@@ -179,6 +122,6 @@ def strip_attn(module: Any) -> keras.layers.Layer:
     layer = build(get("strip", kernel_size=_strip_kernel_size(module),
                       use_bias=conv_h.bias is not None, **_common(module)),
                   conv_h.in_channels)
-    _set_depthwise(layer.conv_h, conv_h)
-    _set_depthwise(layer.conv_w, module.conv_w)
+    set_depthwise(layer.conv_h, conv_h)
+    set_depthwise(layer.conv_w, module.conv_w)
     return layer

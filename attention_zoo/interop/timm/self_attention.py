@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from attention_zoo.interop.timm import build, converts
+from attention_zoo.interop.timm.torch_modules import check_conv, name
 from attention_zoo.interop.timm.weights import (assign, dense_kernel, numpy,
                                                 set_batch_norm)
 from attention_zoo.layers.lambda_layer import LambdaLayer
@@ -35,13 +36,11 @@ def _strided(module: Any) -> bool:
     _refuse(module, f"its pool is {pool!r}, not AvgPool2d(2, 2) or Identity")
 
 
-def _projection(conv: Any, module: Any, kernel_size: int = 1,
+def _projection(module: Any, key: str,
                 stride: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
     """A 1x1 Conv2d's weight as a Dense kernel ``(in, out)`` and its bias."""
-    if (tuple(conv.kernel_size) != (kernel_size,) * 2 or tuple(conv.stride) != (stride,) * 2
-            or conv.groups != 1 or tuple(conv.padding) != (0, 0)
-            or tuple(conv.dilation) != (1, 1)):
-        _refuse(module, f"its projection {conv!r} is not a plain 1x1 convolution")
+    conv = getattr(module, key)
+    check_conv(conv, f"{name(module)}.{key}", stride=stride)
     bias = None if conv.bias is None else numpy(conv.bias)
     return dense_kernel(conv.weight), bias
 
@@ -59,7 +58,7 @@ def _filters(dim: int, dim_out: int) -> int | None:
 @converts("timm.layers.bottleneck_attn", "BottleneckAttn")
 def bottleneck_attn(module: Any) -> BottleneckSelfAttention:
     heads, dk, dv = module.num_heads, module.dim_head_qk, module.dim_head_v
-    kernel, bias = _projection(module.qkv, module)
+    kernel, bias = _projection(module, "qkv")
     dim = kernel.shape[0]
     pos = module.pos_embed
     layer = build(BottleneckSelfAttention(
@@ -80,8 +79,8 @@ def bottleneck_attn(module: Any) -> BottleneckSelfAttention:
 def halo_attn(module: Any) -> HaloAttention:
     heads, dk, dv = module.num_heads, module.dim_head_qk, module.dim_head_v
     avg_pool = _strided(module)
-    q_kernel, q_bias = _projection(module.q, module, stride=module.block_stride)
-    kv_kernel, kv_bias = _projection(module.kv, module)
+    q_kernel, q_bias = _projection(module, "q", stride=module.block_stride)
+    kv_kernel, kv_bias = _projection(module, "kv")
     dim = q_kernel.shape[0]
     strides = 2 if avg_pool or module.block_stride == 2 else 1
     layer = HaloAttention(
@@ -112,17 +111,16 @@ def halo_attn(module: Any) -> HaloAttention:
 @converts("timm.layers.lambda_layer", "LambdaLayer")
 def lambda_layer(module: Any) -> LambdaLayer:
     heads, dk, dv = module.num_heads, module.dim_qk, module.dim_v
-    kernel, bias = _projection(module.qkv, module)
+    kernel, bias = _projection(module, "qkv")
     dim = kernel.shape[0]
     conv = module.conv_lambda
     r = None
     if conv is not None:
         r = conv.kernel_size[0]
-        if (tuple(conv.kernel_size) != (r, r, 1) or tuple(conv.padding) != (r // 2, r // 2, 0)
-                or tuple(conv.stride) != (1, 1, 1) or tuple(conv.dilation) != (1, 1, 1)
-                or conv.in_channels != 1 or r % 2 == 0 or conv.bias is None):
+        check_conv(conv, f"{name(module)}.conv_lambda", kernel_size=(r, r, 1), odd=True)
+        if conv.in_channels != 1 or conv.bias is None:
             _refuse(module, f"its position lambda {conv!r} is not timm's "
-                    "Conv3d(1, k, (r, r, 1)) with odd r and a bias")
+                    "Conv3d(1, k, (r, r, 1)) with a bias")
     feat_size = None if module.feat_size is None else tuple(module.feat_size)
     if heads * dv != dim:
         # timm reshapes the output to the input's channel count.

@@ -49,6 +49,14 @@ def set_conv(layer: keras.layers.Layer, conv: Any) -> None:
     _set_bias(layer, conv)
 
 
+def set_depthwise(layer: keras.layers.Layer, conv: Any) -> None:
+    """A Keras DepthwiseConv2D from a torch depthwise Conv2d (one output per
+    input channel): the weight ``(C, 1, kh, kw)`` becomes ``(kh, kw, C, 1)``."""
+    assign(layer.kernel, numpy(conv.weight).transpose(2, 3, 0, 1),
+           f"{layer.name} kernel")
+    _set_bias(layer, conv)
+
+
 def set_dense(layer: keras.layers.Layer, linear: Any) -> None:
     """A Keras Dense from a torch Linear or 1x1 Conv2d: kernel and bias."""
     assign(layer.kernel, dense_kernel(linear.weight), f"{layer.name} kernel")
@@ -72,7 +80,13 @@ def set_batch_norm(layer: keras.layers.BatchNormalization, bn: Any) -> None:
         raise ValueError(f"{layer.name}: epsilon {layer.epsilon} differs from the "
                          f"torch BatchNorm's {bn.eps}")
     if bn.affine:
-        assign(layer.gamma, numpy(bn.weight), f"{layer.name} gamma")
-        assign(layer.beta, numpy(bn.bias), f"{layer.name} beta")
+        set_norm(layer, bn)
     assign(layer.moving_mean, numpy(bn.running_mean), f"{layer.name} moving_mean")
     assign(layer.moving_variance, numpy(bn.running_var), f"{layer.name} moving_variance")
+
+
+def set_norm(layer: keras.layers.Layer, norm: Any) -> None:
+    """A Keras LayerNormalization or GroupNormalization's scale and offset
+    from a torch LayerNorm or GroupNorm."""
+    assign(layer.gamma, numpy(norm.weight), f"{layer.name} gamma")
+    assign(layer.beta, numpy(norm.bias), f"{layer.name} beta")

@@ -1,0 +1,342 @@
+"""from_timm converter of timm's ResNet family (``timm.models.resnet.ResNet``:
+resnet*, resnext*, seresnet*, seresnext*, ecaresnet*, the b/c/d/e/s/t
+variants, and any ``block_args=dict(attn_layer=...)``): an
+``AttnResNetImageClassifier`` with the model's weights, whose logits on
+NHWC images equal timm's on the same images NCHW.
+
+The structure is read from the modules (block class, blocks per stage,
+stem, shortcut, cardinality and widths from the convolutions); each block's
+attention module converts through ``from_timm`` and its zoo name and
+arguments are the ones whose layer reproduces every converted module (same
+weights, same outputs). What the Keras model cannot reproduce is refused
+with a ``ValueError`` naming the module.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+
+from attention_zoo import layers as zoo_layers
+from attention_zoo.interop.timm import converts, from_timm
+from attention_zoo.interop.timm.weights import set_batch_norm, set_conv, set_dense
+from attention_zoo.layers.base import ConvAttention
+from attention_zoo.layers.registry import FEATURE_MAP, LAYERS
+from attention_zoo.models.attn_resnet import (IMAGENET_MEAN, IMAGENET_STD,
+                                              AttnResNetBackbone,
+                                              AttnResNetImageClassifier)
+
+#: What the converter takes, for its error messages.
+SUPPORTED = ("timm.models.resnet.ResNet with BasicBlock or Bottleneck blocks, "
+             "BatchNorm2d and ReLU, output_stride 32 (no dilation), average "
+             "global pooling, and in every block either no attention module or "
+             "a feature-map one from_timm converts (se, ese, eca, ecam, ceca, ge, "
+             "gc, gca, cbam, lcbam, coord, scoord, ela, strip, nl, bat); not "
+             "anti-aliasing (aa_layer), drop_block, other norms or activations")
+
+#: Config keys that do not describe what a layer computes.
+_NOT_SETTINGS = ("name", "trainable", "dtype")
+
+
+def _refuse(what: str) -> ValueError:
+    return ValueError(f"from_timm cannot convert this ResNet: {what}. It converts "
+                      f"{SUPPORTED}.")
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+# ------------------------------------------------------------- structure --
+
+def _stages(model: Any) -> list[Any]:
+    stages, index = [], 1
+    while hasattr(model, f"layer{index}"):
+        stages.append(getattr(model, f"layer{index}"))
+        index += 1
+    if not stages or any(len(stage) == 0 for stage in stages):
+        raise _refuse("a stage without blocks")
+    return stages
+
+
+def _arguments(model: Any) -> dict[str, Any]:
+    """``AttnResNetBackbone``'s arguments (attention aside) read from ``model``."""
+    import torch
+    from timm.models.resnet import BasicBlock, Bottleneck
+
+    stages = _stages(model)
+    blocks = [block for stage in stages for block in stage]
+    kinds = {type(block) for block in blocks}
+    if kinds not in ({BasicBlock}, {Bottleneck}):
+        raise _refuse(f"its blocks are {sorted(k.__name__ for k in kinds)}")
+    bottleneck = kinds == {Bottleneck}
+    expansion = Bottleneck.expansion if bottleneck else BasicBlock.expansion
+    last_norm = "bn3" if bottleneck else "bn2"
+    channels = [getattr(stage[0], last_norm).num_features // expansion
+                for stage in stages]
+    first = blocks[0]
+    if bottleneck:
+        # The 3x3 convolution has floor(planes * base_width / 64) * cardinality
+        # filters; the backbone's kernels (checked on assignment) confirm it.
+        cardinality = first.conv2.groups
+        base_width = first.conv2.out_channels // cardinality * 64 // channels[0]
+        reduce_first = first.conv2.out_channels // first.conv1.out_channels
+    else:
+        cardinality, base_width = 1, 64
+        reduce_first = channels[0] // first.conv1.out_channels
+    stem = model.conv1
+    if isinstance(stem, torch.nn.Sequential):
+        stem_width = stem[3].out_channels
+        stem_type = "deep" if stem[0].out_channels == stem_width else "deep_tiered"
+        in_channels = stem[0].in_channels
+    else:
+        stem_type, stem_width, in_channels = "", 64, stem.in_channels
+    downsamples = [block.downsample for block in blocks if block.downsample is not None]
+    # downsample_avg: (pool or Identity, conv, norm); downsample_conv: (conv, norm).
+    avg_down = any(len(d) == 3 for d in downsamples)
+    strided = [d[0] for d in downsamples if len(d) == 2 and _pair(d[0].stride)[0] > 1]
+    return dict(
+        input_shape=(None, None, in_channels),
+        block="bottleneck" if bottleneck else "basic",
+        layers=[len(stage) for stage in stages], channels=channels,
+        cardinality=cardinality, base_width=base_width, stem_type=stem_type,
+        stem_width=stem_width,
+        replace_stem_pool=isinstance(model.maxpool, torch.nn.Sequential),
+        block_reduce_first=reduce_first,
+        down_kernel_size=_pair(strided[0].kernel_size)[0] if strided else 1,
+        avg_down=avg_down)
+
+
+def _attention_modules(model: Any) -> dict[str, Any]:
+    """Each block's attention module by the block's path (``layer1.0``)."""
+    modules = {f"layer{s}.{b}": block.se for s, stage in enumerate(_stages(model), 1)
+               for b, block in enumerate(stage)}
+    present = {path for path, module in modules.items() if module is not None}
+    if present and len(present) != len(modules):
+        raise _refuse(f"attention in some blocks only ({', '.join(sorted(present))})")
+    return {path: module for path, module in modules.items() if module is not None}
+
+
+# ------------------------------------------------------------- attention --
+
+def _settings(layer: keras.layers.Layer) -> dict[str, Any]:
+    return {k: v for k, v in layer.get_config().items() if k not in _NOT_SETTINGS}
+
+
+def _reproduces(name: str, kwargs: dict[str, Any], layer: keras.layers.Layer,
+                shape: tuple) -> bool:
+    """Whether ``layers.get(name, **kwargs)`` built for ``shape`` holds
+    ``layer``'s weights and computes what it does on a random input."""
+    try:
+        candidate = zoo_layers.get(name, **kwargs)
+        candidate.build((None, None, None, shape[-1]))
+    except ValueError:  # arguments the layer refuses
+        return False
+    if [tuple(w.shape) for w in candidate.weights] != \
+            [tuple(w.shape) for w in layer.weights]:
+        return False
+    candidate.set_weights(layer.get_weights())
+    x = np.random.default_rng(0).standard_normal((1, *shape)).astype("float32")
+    try:
+        got = keras.ops.convert_to_numpy(candidate(x))
+    except ValueError:  # an input size the arguments do not admit
+        return False
+    want = keras.ops.convert_to_numpy(layer(x))
+    return bool(np.allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max()))
+
+
+def _zoo_attention(converted: dict[str, keras.layers.Layer],
+                   shapes: dict[str, tuple]) -> tuple[str, dict[str, Any]]:
+    """The zoo name and arguments that reproduce every converted attention
+    layer, the fewest arguments first. ``from_timm`` writes each layer's
+    widths out (they vary by block); the backbone gives every block the
+    same arguments and the name's rule for widths, so the arguments are the
+    settings all converted layers share, and of those that are the class's
+    own defaults (which the converter may have left unset) as few as
+    reproduce the widths."""
+    layers = list(converted.values())
+    cls = type(layers[0])
+    if any(type(layer) is not cls for layer in layers):
+        raise _refuse(f"its blocks hold different attention modules "
+                      f"({sorted({type(l).__name__ for l in layers})})")
+    if isinstance(layers[0], ConvAttention):
+        raise _refuse(f"a {cls.__name__} in the blocks' attention slot (create_attn "
+                      f"after the last BatchNorm); AttnResNetBackbone puts conv "
+                      f"attention in place of the 3x3 convolution instead")
+    configs = [_settings(layer) for layer in layers]
+    # One probe per distinct layer: blocks of a stage share their settings.
+    probes: dict[str, tuple[keras.layers.Layer, tuple]] = {}
+    for (path, layer), config in zip(converted.items(), configs):
+        probes.setdefault(repr((config, shapes[path])), (layer, shapes[path]))
+    shared = {k: v for k, v in configs[0].items() if all(c.get(k) == v for c in configs)}
+    class_defaults = _settings(cls())
+    found = []
+    for entry in LAYERS:
+        if entry.target is not cls or entry.kind != FEATURE_MAP:
+            continue
+        defaults = _settings(zoo_layers.get(entry.name))
+        changed = {k: v for k, v in shared.items() if defaults.get(k) != v}
+        chosen = {k: v for k, v in changed.items() if class_defaults.get(k) != v}
+        optional = [k for k in changed if k not in chosen]
+        for size in range(len(optional) + 1):
+            kwargs = next((
+                {**chosen, **{k: changed[k] for k in keys}}
+                for keys in itertools.combinations(optional, size)
+                if all(_reproduces(entry.name, {**chosen, **{k: changed[k] for k in keys}},
+                                   layer, shape) for layer, shape in probes.values())),
+                None)
+            if kwargs is not None:
+                found.append((len(kwargs), entry.name, kwargs))
+                break
+    if not found:
+        raise _refuse(f"no zoo layer name and arguments reproduce its "
+                      f"{cls.__name__} attention in every block (the zoo's width "
+                      f"rules differ from this model's)")
+    _, name, kwargs = min(found, key=lambda f: f[:2])
+    return name, kwargs
+
+
+# --------------------------------------------------------------- weights --
+
+def _modules(model: Any, skip: set[str]) -> Iterator[tuple[str, Any]]:
+    """``(path, module)`` of ``model`` outside the attention modules ``skip``."""
+    for path, module in model.named_modules():
+        if not any(path == s or path.startswith(f"{s}.") for s in skip):
+            yield path, module
+
+
+def _keras_layer(model: keras.Model, path: str, cls: type) -> Any:
+    name = path.replace(".", "_")
+    try:
+        layer = model.get_layer(name)
+    except ValueError:
+        layer = None
+    if not isinstance(layer, cls):
+        raise _refuse(f"its {path} has no {cls.__name__} counterpart {name!r} in the "
+                      f"Keras model (a structure the reading above missed)")
+    return layer
+
+
+def _check_conv(conv: Any, layer: keras.layers.Conv2D, path: str) -> None:
+    kernel, stride = _pair(conv.kernel_size), _pair(conv.stride)
+    pad = ((stride[0] - 1) + (kernel[0] - 1)) // 2  # what the backbone pads
+    if (kernel[0] != kernel[1] or stride[0] != stride[1]
+            or _pair(conv.dilation) != (1, 1) or conv.padding_mode != "zeros"
+            or _pair(conv.padding) != (pad, pad) or tuple(layer.strides) != stride
+            or layer.groups != conv.groups):
+        raise _refuse(f"{path} is a {tuple(kernel)} convolution of stride "
+                      f"{tuple(stride)}, padding {conv.padding}, dilation "
+                      f"{tuple(_pair(conv.dilation))}, groups {conv.groups}; the Keras "
+                      f"model's {layer.name} has strides {tuple(layer.strides)}, groups "
+                      f"{layer.groups} and pads {pad}")
+
+
+def _check_pool(module: Any, path: str, kernel: int, stride: int, padding: int,
+                ceil_mode: bool) -> None:
+    extra = (getattr(module, "count_include_pad", False)
+             or _pair(getattr(module, "dilation", 1)) != (1, 1))
+    if (_pair(module.kernel_size) != (kernel, kernel) or _pair(module.stride) != (stride, stride)
+            or _pair(module.padding) != (padding, padding)
+            or module.ceil_mode != ceil_mode or extra):
+        raise _refuse(f"{path} is {module!r}")
+
+
+def _set_weights(model: Any, task: AttnResNetImageClassifier, skip: set[str]) -> set[str]:
+    """Assigns every convolution, BatchNorm and the classifier; returns the
+    Keras layer names set. Refuses modules the Keras model has no
+    equivalent of."""
+    import torch
+    from timm.layers import DropPath, SelectAdaptivePool2d
+    from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+
+    nn = torch.nn
+    passive = (ResNet, BasicBlock, Bottleneck, nn.Sequential, nn.ReLU, nn.Identity,
+               nn.AdaptiveAvgPool2d, nn.Flatten, DropPath)  # no eval-time work of their own
+    backbone, done = task.backbone, set()
+    for path, module in _modules(model, skip):
+        kind = type(module)
+        if kind is nn.Conv2d:
+            layer = _keras_layer(backbone, path, keras.layers.Conv2D)
+            _check_conv(module, layer, path)
+            set_conv(layer, module)
+        elif kind is nn.BatchNorm2d:
+            if not (module.affine and module.track_running_stats):
+                raise _refuse(f"{path} is a BatchNorm2d without affine weights or "
+                              f"running statistics")
+            layer = _keras_layer(backbone, path, keras.layers.BatchNormalization)
+            set_batch_norm(layer, module)
+        elif kind is nn.Linear:
+            layer = _keras_layer(task, path, keras.layers.Dense)
+            set_dense(layer, module)
+        elif kind is nn.MaxPool2d:
+            _check_pool(module, path, 3, 2, 1, ceil_mode=False)
+            continue
+        elif kind is nn.AvgPool2d:
+            # downsample_avg's pool, which the backbone pools 'same'.
+            _check_pool(module, path, 2, 2, 0, ceil_mode=True)
+            continue
+        elif kind is SelectAdaptivePool2d:
+            if module.pool_type != "avg" or not isinstance(module.flatten, nn.Flatten):
+                raise _refuse(f"its global pooling is {module.pool_type!r}, not 'avg'")
+            continue
+        elif kind in passive:
+            continue
+        else:
+            raise _refuse(f"{path or 'the model'} is a {kind.__module__}.{kind.__name__}")
+        done.add(layer.name)
+    return done
+
+
+@converts("timm.models.resnet", "ResNet")
+def resnet(model: Any) -> AttnResNetImageClassifier:
+    """A timm ``ResNet`` as an ``AttnResNetImageClassifier`` with its weights
+    (inference behaviour: BatchNorm running statistics, no dropout or drop
+    path). The classifier outputs logits (``activation=None``), as timm's;
+    ``rescale=1/255`` and the model's ``pretrained_cfg`` mean and std
+    (ImageNet's without one) normalize inside, so it takes pixels 0..255
+    ``(batch, H, W, C)`` of any size; timm takes the normalized images
+    ``(batch, C, H, W)``. No resizing or cropping."""
+    import torch
+
+    arguments = _arguments(model)
+    attention = _attention_modules(model)
+    converted = {path: from_timm(module) for path, module in attention.items()}
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    size = _pair(cfg.get("input_size", (3, 224, 224))[-2:])
+    name, kwargs = None, None
+    if converted:
+        shapes = {}
+        for path, layer in converted.items():
+            stage = int(path.split(".")[0][len("layer"):])
+            channels = _block_width(model, path)
+            # The feature map a block sees at the model's input size.
+            shapes[path] = (*(max(1, s // 2 ** (stage + 1)) for s in size), channels)
+            if not layer.built:  # modules whose weights do not depend on the width
+                layer.build((None, None, None, channels))
+        name, kwargs = _zoo_attention(converted, shapes)
+    backbone = AttnResNetBackbone(**arguments, attention=name, attention_kwargs=kwargs or None,
+                                  name="attn_resnet_backbone")
+    head = isinstance(model.fc, torch.nn.Linear)
+    task = AttnResNetImageClassifier(
+        backbone, num_classes=model.fc.out_features if head else 1000,
+        include_top=head, activation=None, rescale=1.0 / 255,
+        mean=cfg.get("mean", IMAGENET_MEAN), std=cfg.get("std", IMAGENET_STD),
+        dropout=float(getattr(model, "drop_rate", 0.0) or 0.0), name="attn_resnet")
+    done = _set_weights(model, task, {f"{path}.se" for path in attention})
+    for path, layer in converted.items():
+        target = _keras_layer(backbone, f"{path}.se", type(layer))
+        target.set_weights(layer.get_weights())
+        done.add(target.name)
+    missed = [l.name for l in backbone.layers if l.weights and l.name not in done]
+    if missed:
+        raise _refuse(f"the Keras layers {missed} took no timm weights")
+    return task
+
+
+def _block_width(model: Any, path: str) -> int:
+    """The output width of the block at ``path`` (its last BatchNorm's)."""
+    block = model.get_submodule(path)
+    return (block.bn3 if hasattr(block, "bn3") else block.bn2).num_features
