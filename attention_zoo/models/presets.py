@@ -107,18 +107,28 @@ def load_weights_strictly(model: keras.Model, path: str | os.PathLike) -> None:
                          f"({type(model).__name__}): {skipped[0]}")
 
 
-def load(name: str, tta: bool | str = False) -> keras.Model:
-    """Builds a shipped model and loads its weights, ready for ``predict``.
+def load(name: str, tta: bool | str = False, **kwargs: Any) -> keras.Model:
+    """Builds a shipped model and loads its weights, ready for ``predict``;
+    ``"timm/<architecture>[.<tag>]"`` converts a timm checkpoint from the
+    Hugging Face Hub once and caches it (``attention_zoo.interop.hub``).
 
     ``tta``: ``"flip"`` or ``"flip_translate"`` returns it wrapped by
     ``with_tta``, so it predicts with test-time augmentation (the accuracy
     an image model's card reports "with TTA"), at one pass per view.
+    ``kwargs``: a shipped model's builder arguments to change (a new head:
+    ``num_classes=5``, see ``load_preset``); for timm checkpoints
+    ``num_classes``, ``include_top``, ``input_shape`` (``load_timm``).
     """
     from attention_zoo.models.tta import check_tta, with_tta
 
     check_tta(tta)
-    card(name)  # an unknown name gets the list of shipped ones
-    model = load_preset(name)
+    if isinstance(name, str) and name.startswith("timm/"):
+        from attention_zoo.interop.hub import load_timm
+
+        model = load_timm(name, **kwargs)
+    else:
+        card(name)  # an unknown name gets the list of shipped ones
+        model = load_preset(name, **kwargs)
     return with_tta(model, tta) if tta else model
 
 

@@ -75,8 +75,8 @@ def simple_coord_attn(module: Any) -> keras.layers.Layer:
                       activation=_activation(module),
                       use_bias=fc1.bias is not None, **_common(module)),
                   fc1.in_features)
-    for name in ("fc1", "fc_h", "fc_w"):
-        set_dense(getattr(layer, name), getattr(module, name))
+    for key in ("fc1", "fc_h", "fc_w"):
+        set_dense(getattr(layer, key), getattr(module, key))
     return layer
 
 

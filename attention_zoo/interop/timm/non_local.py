@@ -53,6 +53,7 @@ def bat(module: Any) -> BATNonLocalAttention:
     check_conv(ba.conv_q, f"{what}.ba.conv_q", kernel_size=(1, k), padding=0)
     layer = BATNonLocalAttention(
         block_size=k, groups=ba.groups, rd_channels=module.conv1.conv.out_channels,
+        # Keras calls no activation "linear".
         drop_rate=float(module.dropout.p), activation=activation or "linear",
         norm_epsilon=epsilon)
     build(layer, module.conv1.conv.in_channels)

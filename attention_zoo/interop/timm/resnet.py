@@ -120,6 +120,12 @@ def _attention_modules(model: Any) -> dict[str, Any]:
     return {path: module for path, module in modules.items() if module is not None}
 
 
+def _block_width(model: Any, path: str) -> int:
+    """The output width of the block at ``path`` (its last BatchNorm's)."""
+    block = model.get_submodule(path)
+    return (block.bn3 if hasattr(block, "bn3") else block.bn2).num_features
+
+
 # ------------------------------------------------------------- attention --
 
 def _settings(layer: keras.layers.Layer) -> dict[str, Any]:
@@ -148,6 +154,27 @@ def _reproduces(name: str, kwargs: dict[str, Any], layer: keras.layers.Layer,
     return bool(np.allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max()))
 
 
+def _width_ratios(configs: list[dict[str, Any]], channels: list[int],
+                  class_defaults: dict[str, Any]) -> list[dict[str, Any]]:
+    """The zoo's ratio arguments (``reduction``: channels per unit, or
+    ``rd_ratio``: units per channel) for each width the converter wrote
+    out, as the widest block's module has it: for a model whose widths
+    follow another ratio than the zoo name's default (resnetrs's 1/4 SE)."""
+    widest = max(range(len(configs)), key=channels.__getitem__)
+    ratios = []
+    for key, value in configs[widest].items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 \
+                or all(c.get(key) == value for c in configs):
+            continue
+        reduction = channels[widest] / value
+        if "reduction" in class_defaults:
+            ratios.append({"reduction": int(reduction) if reduction.is_integer()
+                           else reduction})
+        if "rd_ratio" in class_defaults:
+            ratios.append({"rd_ratio": 1.0 / reduction})
+    return ratios
+
+
 def _zoo_attention(converted: dict[str, keras.layers.Layer],
                    shapes: dict[str, tuple]) -> tuple[str, dict[str, Any]]:
     """The zoo name and arguments that reproduce every converted attention
@@ -156,7 +183,8 @@ def _zoo_attention(converted: dict[str, keras.layers.Layer],
     same arguments and the name's rule for widths, so the arguments are the
     settings all converted layers share, and of those that are the class's
     own defaults (which the converter may have left unset) as few as
-    reproduce the widths."""
+    reproduce the widths, with a width ratio where the name's default
+    ratio does not."""
     layers = list(converted.values())
     cls = type(layers[0])
     if any(type(layer) is not cls for layer in layers):
@@ -173,6 +201,8 @@ def _zoo_attention(converted: dict[str, keras.layers.Layer],
         probes.setdefault(repr((config, shapes[path])), (layer, shapes[path]))
     shared = {k: v for k, v in configs[0].items() if all(c.get(k) == v for c in configs)}
     class_defaults = _settings(cls())
+    widths = _width_ratios(configs, [shapes[path][-1] for path in converted],
+                           class_defaults)
     found = []
     for entry in LAYERS:
         if entry.target is not cls or entry.kind != FEATURE_MAP:
@@ -181,16 +211,14 @@ def _zoo_attention(converted: dict[str, keras.layers.Layer],
         changed = {k: v for k, v in shared.items() if defaults.get(k) != v}
         chosen = {k: v for k, v in changed.items() if class_defaults.get(k) != v}
         optional = [k for k in changed if k not in chosen]
-        for size in range(len(optional) + 1):
-            kwargs = next((
-                {**chosen, **{k: changed[k] for k in keys}}
-                for keys in itertools.combinations(optional, size)
-                if all(_reproduces(entry.name, {**chosen, **{k: changed[k] for k in keys}},
-                                   layer, shape) for layer, shape in probes.values())),
-                None)
-            if kwargs is not None:
-                found.append((len(kwargs), entry.name, kwargs))
-                break
+        candidates = ({**width, **chosen, **{k: changed[k] for k in keys}}
+                      for width in [{}, *widths] for size in range(len(optional) + 1)
+                      for keys in itertools.combinations(optional, size))
+        kwargs = next((kwargs for kwargs in candidates if all(
+            _reproduces(entry.name, kwargs, layer, shape)
+            for layer, shape in probes.values())), None)
+        if kwargs is not None:
+            found.append((len(kwargs), entry.name, kwargs))
     if not found:
         raise _refuse(f"no zoo layer name and arguments reproduce its "
                       f"{cls.__name__} attention in every block (the zoo's width "
@@ -199,14 +227,75 @@ def _zoo_attention(converted: dict[str, keras.layers.Layer],
     return name, kwargs
 
 
-# --------------------------------------------------------------- weights --
+# -------------------------------------------------------------- modules --
 
-def _modules(model: Any, skip: set[str]) -> Iterator[tuple[str, Any]]:
-    """``(path, module)`` of ``model`` outside the attention modules ``skip``."""
+def _attention_paths(model: Any) -> set[str]:
+    """Paths of the blocks' attention modules (``layer1.0.se``), which
+    ``from_timm`` converts on their own."""
+    from timm.models.resnet import BasicBlock, Bottleneck
+
+    return {f"{path}.se" for path, module in model.named_modules()
+            if type(module) in (BasicBlock, Bottleneck) and module.se is not None}
+
+
+def _modules(model: Any) -> Iterator[tuple[str, Any]]:
+    """``(path, module)`` of ``model`` outside the blocks' attention modules."""
+    skip = _attention_paths(model)
     for path, module in model.named_modules():
         if not any(path == s or path.startswith(f"{s}.") for s in skip):
             yield path, module
 
+
+def _check_pool(module: Any, path: str, kernel: int, stride: int, padding: int,
+                ceil_mode: bool) -> None:
+    extra = (getattr(module, "count_include_pad", False)
+             or _pair(getattr(module, "dilation", 1)) != (1, 1))
+    if (_pair(module.kernel_size) != (kernel, kernel)
+            or _pair(module.stride) != (stride, stride)
+            or _pair(module.padding) != (padding, padding)
+            or module.ceil_mode != ceil_mode or extra):
+        raise _refuse(f"{path} is {module!r}")
+
+
+def _check_modules(model: Any) -> None:
+    """Refuses any module outside the attention modules that the Keras model
+    does not compute the same way: checked before the structure is read,
+    so an unsupported model fails with the module's name."""
+    import torch
+    from timm.layers import DropPath, SelectAdaptivePool2d
+    from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+
+    nn = torch.nn
+    # No eval-time work of their own (DropPath and dropout are training-only).
+    passive = (ResNet, BasicBlock, Bottleneck, nn.Sequential, nn.ReLU, nn.Identity,
+               nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear, DropPath)
+    for path, module in _modules(model):
+        kind = type(module)
+        if kind is nn.Conv2d:
+            kernel, stride = _pair(module.kernel_size), _pair(module.stride)
+            pad = ((stride[0] - 1) + (kernel[0] - 1)) // 2  # what the backbone pads
+            if (kernel[0] != kernel[1] or stride[0] != stride[1]
+                    or _pair(module.dilation) != (1, 1) or module.padding_mode != "zeros"
+                    or _pair(module.padding) != (pad, pad)):
+                raise _refuse(f"{path} is {module!r} (dilated, or padded otherwise "
+                              f"than {pad} on every side)")
+        elif kind is nn.BatchNorm2d:
+            if not (module.affine and module.track_running_stats):
+                raise _refuse(f"{path} is a BatchNorm2d without affine weights or "
+                              f"running statistics")
+        elif kind is nn.MaxPool2d:
+            _check_pool(module, path, 3, 2, 1, ceil_mode=False)
+        elif kind is nn.AvgPool2d:
+            # downsample_avg's pool, which the backbone pools 'same'.
+            _check_pool(module, path, 2, 2, 0, ceil_mode=True)
+        elif kind is SelectAdaptivePool2d:
+            if module.pool_type != "avg" or not isinstance(module.flatten, nn.Flatten):
+                raise _refuse(f"its global pooling is {module.pool_type!r}, not 'avg'")
+        elif kind not in passive:
+            raise _refuse(f"{path or 'the model'} is a {kind.__module__}.{kind.__name__}")
+
+
+# --------------------------------------------------------------- weights --
 
 def _keras_layer(model: keras.Model, path: str, cls: type) -> Any:
     name = path.replace(".", "_")
@@ -220,74 +309,39 @@ def _keras_layer(model: keras.Model, path: str, cls: type) -> Any:
     return layer
 
 
-def _check_conv(conv: Any, layer: keras.layers.Conv2D, path: str) -> None:
-    kernel, stride = _pair(conv.kernel_size), _pair(conv.stride)
-    pad = ((stride[0] - 1) + (kernel[0] - 1)) // 2  # what the backbone pads
-    if (kernel[0] != kernel[1] or stride[0] != stride[1]
-            or _pair(conv.dilation) != (1, 1) or conv.padding_mode != "zeros"
-            or _pair(conv.padding) != (pad, pad) or tuple(layer.strides) != stride
-            or layer.groups != conv.groups):
-        raise _refuse(f"{path} is a {tuple(kernel)} convolution of stride "
-                      f"{tuple(stride)}, padding {conv.padding}, dilation "
-                      f"{tuple(_pair(conv.dilation))}, groups {conv.groups}; the Keras "
-                      f"model's {layer.name} has strides {tuple(layer.strides)}, groups "
-                      f"{layer.groups} and pads {pad}")
-
-
-def _check_pool(module: Any, path: str, kernel: int, stride: int, padding: int,
-                ceil_mode: bool) -> None:
-    extra = (getattr(module, "count_include_pad", False)
-             or _pair(getattr(module, "dilation", 1)) != (1, 1))
-    if (_pair(module.kernel_size) != (kernel, kernel) or _pair(module.stride) != (stride, stride)
-            or _pair(module.padding) != (padding, padding)
-            or module.ceil_mode != ceil_mode or extra):
-        raise _refuse(f"{path} is {module!r}")
-
-
-def _set_weights(model: Any, task: AttnResNetImageClassifier, skip: set[str]) -> set[str]:
-    """Assigns every convolution, BatchNorm and the classifier; returns the
-    Keras layer names set. Refuses modules the Keras model has no
-    equivalent of."""
+def _set_weights(model: Any, task: AttnResNetImageClassifier) -> set[str]:
+    """Assigns every convolution, BatchNorm and the classifier outside the
+    attention modules (``_check_modules`` passed); returns the Keras layer
+    names set."""
     import torch
-    from timm.layers import DropPath, SelectAdaptivePool2d
-    from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
-    nn = torch.nn
-    passive = (ResNet, BasicBlock, Bottleneck, nn.Sequential, nn.ReLU, nn.Identity,
-               nn.AdaptiveAvgPool2d, nn.Flatten, DropPath)  # no eval-time work of their own
-    backbone, done = task.backbone, set()
-    for path, module in _modules(model, skip):
-        kind = type(module)
-        if kind is nn.Conv2d:
-            layer = _keras_layer(backbone, path, keras.layers.Conv2D)
-            _check_conv(module, layer, path)
+    done = set()
+    for path, module in _modules(model):
+        if type(module) is torch.nn.Conv2d:
+            layer = _keras_layer(task.backbone, path, keras.layers.Conv2D)
+            if tuple(layer.strides) != _pair(module.stride) or layer.groups != module.groups:
+                raise _refuse(f"{path} has stride {module.stride} and {module.groups} "
+                              f"groups, the Keras {layer.name} {layer.strides} and "
+                              f"{layer.groups} (a structure the reading missed)")
             set_conv(layer, module)
-        elif kind is nn.BatchNorm2d:
-            if not (module.affine and module.track_running_stats):
-                raise _refuse(f"{path} is a BatchNorm2d without affine weights or "
-                              f"running statistics")
-            layer = _keras_layer(backbone, path, keras.layers.BatchNormalization)
+        elif type(module) is torch.nn.BatchNorm2d:
+            layer = _keras_layer(task.backbone, path, keras.layers.BatchNormalization)
             set_batch_norm(layer, module)
-        elif kind is nn.Linear:
+        elif type(module) is torch.nn.Linear:
             layer = _keras_layer(task, path, keras.layers.Dense)
             set_dense(layer, module)
-        elif kind is nn.MaxPool2d:
-            _check_pool(module, path, 3, 2, 1, ceil_mode=False)
-            continue
-        elif kind is nn.AvgPool2d:
-            # downsample_avg's pool, which the backbone pools 'same'.
-            _check_pool(module, path, 2, 2, 0, ceil_mode=True)
-            continue
-        elif kind is SelectAdaptivePool2d:
-            if module.pool_type != "avg" or not isinstance(module.flatten, nn.Flatten):
-                raise _refuse(f"its global pooling is {module.pool_type!r}, not 'avg'")
-            continue
-        elif kind in passive:
-            continue
         else:
-            raise _refuse(f"{path or 'the model'} is a {kind.__module__}.{kind.__name__}")
+            continue
         done.add(layer.name)
     return done
+
+
+def _per_channel(stats: Any, channels: int) -> list[float]:
+    """``pretrained_cfg``'s mean or std for ``channels`` inputs: RGB
+    statistics averaged where the model takes another number of channels
+    (``in_chans=1``)."""
+    stats = [float(v) for v in stats]
+    return stats if len(stats) == channels else [sum(stats) / len(stats)] * channels
 
 
 @converts("timm.models.resnet", "ResNet")
@@ -301,6 +355,7 @@ def resnet(model: Any) -> AttnResNetImageClassifier:
     ``(batch, C, H, W)``. No resizing or cropping."""
     import torch
 
+    _check_modules(model)
     arguments = _arguments(model)
     attention = _attention_modules(model)
     converted = {path: from_timm(module) for path, module in attention.items()}
@@ -320,12 +375,14 @@ def resnet(model: Any) -> AttnResNetImageClassifier:
     backbone = AttnResNetBackbone(**arguments, attention=name, attention_kwargs=kwargs or None,
                                   name="attn_resnet_backbone")
     head = isinstance(model.fc, torch.nn.Linear)
+    in_channels = arguments["input_shape"][-1]
     task = AttnResNetImageClassifier(
         backbone, num_classes=model.fc.out_features if head else 1000,
         include_top=head, activation=None, rescale=1.0 / 255,
-        mean=cfg.get("mean", IMAGENET_MEAN), std=cfg.get("std", IMAGENET_STD),
+        mean=_per_channel(cfg.get("mean", IMAGENET_MEAN), in_channels),
+        std=_per_channel(cfg.get("std", IMAGENET_STD), in_channels),
         dropout=float(getattr(model, "drop_rate", 0.0) or 0.0), name="attn_resnet")
-    done = _set_weights(model, task, {f"{path}.se" for path in attention})
+    done = _set_weights(model, task)
     for path, layer in converted.items():
         target = _keras_layer(backbone, f"{path}.se", type(layer))
         target.set_weights(layer.get_weights())
@@ -334,9 +391,3 @@ def resnet(model: Any) -> AttnResNetImageClassifier:
     if missed:
         raise _refuse(f"the Keras layers {missed} took no timm weights")
     return task
-
-
-def _block_width(model: Any, path: str) -> int:
-    """The output width of the block at ``path`` (its last BatchNorm's)."""
-    block = model.get_submodule(path)
-    return (block.bn3 if hasattr(block, "bn3") else block.bn2).num_features

@@ -72,6 +72,13 @@ def _set_bias(layer: keras.layers.Layer, module: Any) -> None:
         assign(layer.bias, numpy(module.bias), f"{layer.name} bias")
 
 
+def set_norm(layer: keras.layers.Layer, norm: Any) -> None:
+    """A Keras normalization's scale and offset (gamma, beta) from a torch
+    LayerNorm, GroupNorm or affine BatchNorm's weight and bias."""
+    assign(layer.gamma, numpy(norm.weight), f"{layer.name} gamma")
+    assign(layer.beta, numpy(norm.bias), f"{layer.name} beta")
+
+
 def set_batch_norm(layer: keras.layers.BatchNormalization, bn: Any) -> None:
     """A Keras BatchNormalization from a torch BatchNorm2d: scale, offset,
     running statistics. The epsilons must agree (the converter builds the
@@ -83,10 +90,3 @@ def set_batch_norm(layer: keras.layers.BatchNormalization, bn: Any) -> None:
         set_norm(layer, bn)
     assign(layer.moving_mean, numpy(bn.running_mean), f"{layer.name} moving_mean")
     assign(layer.moving_variance, numpy(bn.running_var), f"{layer.name} moving_variance")
-
-
-def set_norm(layer: keras.layers.Layer, norm: Any) -> None:
-    """A Keras LayerNormalization or GroupNormalization's scale and offset
-    from a torch LayerNorm or GroupNorm."""
-    assign(layer.gamma, numpy(norm.weight), f"{layer.name} gamma")
-    assign(layer.beta, numpy(norm.bias), f"{layer.name} beta")

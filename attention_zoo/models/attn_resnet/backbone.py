@@ -164,6 +164,11 @@ class AttnResNetBackbone(Backbone):
                              f"{attention_kwargs!r}")
         if attention_kwargs and attention is None:
             raise ValueError(f"attention_kwargs ({attention_kwargs}) need an attention")
+        owned = {"name", "filters", "strides"}.intersection(attention_kwargs or {})
+        if owned:
+            raise ValueError(f"attention_kwargs must not set {sorted(owned)}: the "
+                             f"backbone names its layers and gives conv attention "
+                             f"the width and stride of the convolution it replaces")
 
         def conv(x: Any, filters: int, kernel_size: int, name: str, strides: int = 1,
                  groups: int = 1) -> Any:
@@ -189,9 +194,10 @@ class AttnResNetBackbone(Backbone):
         def relu(x: Any, name: str) -> Any:
             return keras.layers.ReLU(name=name)(x)
 
-        def conv_attention(x: Any, filters: int, strides: int, name: str) -> Any:
-            """The conv-kind attention in a 3x3 convolution's place, with the
-            BatchNorm-ReLU after it unless it has its own."""
+        def conv_attention(x: Any, filters: int, strides: int,
+                           name: str) -> tuple[Any, bool]:
+            """The conv-kind attention in a 3x3 convolution's place, and
+            whether it normalizes its own output (else BatchNorm-ReLU follow)."""
             own = SELF_NORMALIZED.get(LAYERS.entry(attention).name)
             defaults = {} if own is None else {"groups": cardinality, **own}
             x = zoo_layers.get(attention, filters=filters, strides=strides, name=name,
