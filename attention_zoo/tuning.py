@@ -25,6 +25,7 @@ import numpy as np
 from attention_zoo import layers as zoo_layers
 from attention_zoo.layers.base import BottleneckAttention2D
 from attention_zoo.models.attn_cnn import AttnCNN
+from attention_zoo.models.attn_resnet import AttnResNet
 from attention_zoo.models.task import Task
 from attention_zoo.models.whitening import ADAPT_EXAMPLES
 from attention_zoo.models.text import ENCODERS, POOLINGS, AttnTextClassifier
@@ -161,7 +162,35 @@ class TextHyperModel(kt.HyperModel):
         return _compile(model, hp, s, (3e-4, 3e-3), "adamw")
 
 
-HYPERMODELS = {"attn_cnn": AttnCNNHyperModel, "attn_text": TextHyperModel}
+class AttnResNetHyperModel(kt.HyperModel):
+    """AttnResNet search space: ``attention`` (every feature-map layer that
+    runs at any map size, the convolution-replacing ``sk`` and ``splat``,
+    and "none"), ``depth`` (10 or 18: small images), ``width`` (channels of
+    the first stage; later stages double), ``learning_rate``,
+    ``weight_decay``, ``label_smoothing``; ``space`` narrows them as in
+    ``AttnCNNHyperModel``. Models take raw pixels and integer labels and
+    report ``accuracy``."""
+
+    def __init__(self, input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
+                 space: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_shape, self.num_classes = tuple(input_shape), num_classes
+        self.space = dict(space or {})
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        s = self.space
+        attention = _hp(hp, "attention",
+                        ["none", *any_size_feature_map_layers(), "sk", "splat"], s)
+        width = _hp(hp, "width", [16, 32, 64], s)
+        model = AttnResNet(depth=_hp(hp, "depth", [10, 18], s),
+                           attention=None if attention == "none" else attention,
+                           num_classes=self.num_classes, input_shape=self.input_shape,
+                           channels=[width * 2 ** i for i in range(4)])
+        return _compile(model, hp, s, (0.02, 0.4), "sgd")
+
+
+HYPERMODELS = {"attn_cnn": AttnCNNHyperModel, "attn_text": TextHyperModel,
+               "attn_resnet": AttnResNetHyperModel}
 
 
 # ----------------------------------------------------------------- search --

@@ -45,7 +45,9 @@ def _images(n: int = 64) -> ImageSet:
                     rng.integers(0, 10, n), [str(i) for i in range(10)])
 
 
-@pytest.mark.parametrize("recipe", ["cifar10", "cifar10_select"])
+# Hard-example selection's train step is checked on every backend against
+# NumPy in tests/test_selection.py; here the default recipe runs end to end.
+@pytest.mark.parametrize("recipe", ["cifar10"])
 def test_attn_cnn_trains_with_its_recipes_saves_and_loads(recipe, tmp_path):
     kind = training.get_recipe(recipe, epochs=1, batch_size=32)
     train = data.pipeline(_images(), 32, training=True, num_classes=10, flip=kind.flip)

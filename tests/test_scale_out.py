@@ -95,6 +95,25 @@ def test_space_overrides_narrow_the_search():
     assert "accuracy" in [m.name for m in model.metrics] or model.compiled
 
 
+def test_attn_resnet_searches_attention_including_conv_replacing_kinds(tmp_path):
+    """Attention is a hyperparameter of AttnResNet, the convolution-replacing
+    kinds among its choices; the default space holds only layers that run at
+    any map size."""
+    hp = kt.HyperParameters()
+    tuning.AttnResNetHyperModel(space={"depth": 10, "width": 8}).build(hp)
+    choices = hp.get_config()["space"][0]["config"]["values"]
+    assert {"none", "se", "cbam", "sk", "splat"} <= set(choices) and "bat" not in choices
+    hypermodel = tuning.AttnResNetHyperModel(
+        space={"attention": ["sk", "eca"], "depth": 10, "width": 8})
+    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2,
+                            directory=str(tmp_path), project_name="r", seed=1)
+    tuner.search(X[:16], Y[:16], epochs=1, validation_data=(X[:8], Y[:8]),
+                 batch_size=8, verbose=0)
+    tried = {t.hyperparameters.values["attention"] for t in tuner.oracle.trials.values()}
+    assert tried <= {"sk", "eca"} and len(tuner.oracle.trials) == 2
+    assert tuner.get_best_models(1)[0].predict(X[:2], verbose=0).shape == (2, 10)
+
+
 def test_text_hypermodel_builds_and_trains(tmp_path):
     from attention_zoo.models.text import as_text_tensor
 

@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("tune", help="KerasTuner search of a zoo model's hypermodel")
-    p.add_argument("model", help="attn_cnn or attn_text")
+    p.add_argument("model", help="attn_cnn, attn_resnet (images) or attn_text")
     p.add_argument("--data", help="images: folder or zip; text: label<TAB>text file")
     p.add_argument("--tuner", default="hyperband", choices=["random", "bayesian",
                                                             "hyperband"])

@@ -31,7 +31,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if not isinstance(space, dict):
         raise ValueError(f"--space is a JSON object such as "
                          f"'{{\"attention\": [\"se\", \"cbam\"]}}', received {args.space!r}")
-    if args.model == "attn_cnn":
+    if args.model in ("attn_cnn", "attn_resnet"):
         train_set, val_set = data.cifar10(args.data, val_per_class=args.val_per_class)
         if args.subset:
             train_set = per_class(train_set, args.subset // len(train_set.class_names))
@@ -52,7 +52,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                   "max_length": args.max_length, "space": space}
     else:
         raise ValueError(f"unknown model {args.model!r}; known: "
-                         f"attn_cnn, attn_text")
+                         f"attn_cnn, attn_resnet, attn_text")
     print(f"search: {args.tuner} over {args.model}, {len(train[1])} training and "
           f"{len(val[1])} validation examples, directory {args.dir}")
     result = tuning.search(args.model, train, val, tuner=args.tuner,
