@@ -46,21 +46,42 @@ def _images(n: int = 64) -> ImageSet:
 
 
 # Hard-example selection's train step is checked on every backend against
-# NumPy in tests/test_selection.py; here the default recipe runs end to end.
-@pytest.mark.parametrize("recipe", ["cifar10"])
-def test_attn_cnn_trains_with_its_recipes_saves_and_loads(recipe, tmp_path):
-    kind = training.get_recipe(recipe, epochs=1, batch_size=32)
+# NumPy in tests/test_selection.py; here the default recipe runs end to end,
+# on JAX under strategy="mirrored" (one compile serves both checks).
+def test_attn_cnn_trains_with_its_recipe_saves_and_loads(tmp_path):
+    """``training.fit`` with the default recipe, a run folder and a ``.keras``
+    file that loads safely. ``strategy="mirrored"`` is keras.distribution's
+    DataParallel on JAX (the parent runs this process with two CPU devices)
+    and a clear refusal on PyTorch."""
+    backend = keras.backend.backend()
+    strategy = None
+    if backend == "torch":
+        with pytest.raises(ValueError, match="tensorflow.*jax"):
+            training.get_strategy("mirrored")
+    else:
+        strategy = training.get_strategy("mirrored")
+    kind = training.get_recipe("cifar10", epochs=1, batch_size=32)
     train = data.pipeline(_images(), 32, training=True, num_classes=10, flip=kind.flip)
     val = data.pipeline(_images(32), 32, num_classes=10)
     result = training.fit(lambda: models.AttnCNN(**TINY), train, val, recipe=kind,
                           out_dir=tmp_path / "run", verbose=0, log=lambda _: None,
-                          proxy=lambda: models.attn_cnn.selection_proxy(**TINY))
+                          strategy=strategy)
     assert np.isfinite(result.history["loss"]).all()
     assert 0.0 <= result.val_accuracy <= 1.0
     loaded = keras.saving.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
     x = _images(4).images.astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0),
                                result.model.predict(x, verbose=0), atol=1e-6)
+    if backend == "jax":
+        import jax
+
+        assert isinstance(strategy, keras.distribution.DataParallel)
+        devices = jax.devices()
+        assert len(devices) == 2, "run with XLA_FLAGS=--xla_force_host_platform_device_count=2"
+        kernel = result.model.backbone.trainable_weights[0].value
+        assert kernel.sharding.device_set == set(devices)  # replicated on both
+        with pytest.raises(ValueError, match="multi-worker"):
+            training.get_strategy("multiworker")
 
 
 def test_text_tasks_train_on_strings_save_and_load(tmp_path):
@@ -77,33 +98,6 @@ def test_text_tasks_train_on_strings_save_and_load(tmp_path):
         loaded = keras.saving.load_model(path, safe_mode=True)
         np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0),
                                    result.model.predict(TEXTS, verbose=0), atol=1e-6)
-
-
-def test_mirrored_strategy_is_the_backends_own(tmp_path):
-    """``strategy="mirrored"``: keras.distribution's DataParallel on JAX (the
-    parent runs this process with two CPU devices), tf.distribute on
-    TensorFlow, a clear refusal on PyTorch."""
-    backend = keras.backend.backend()
-    if backend == "torch":
-        with pytest.raises(ValueError, match="tensorflow.*jax"):
-            training.get_strategy("mirrored")
-        return
-    strategy = training.get_strategy("mirrored")
-    kind = training.get_recipe("cifar10", epochs=1, batch_size=16)
-    train = data.pipeline(_images(32), 16, training=True, num_classes=10, flip=kind.flip)
-    result = training.fit(lambda: models.AttnCNN(**TINY), train, None, recipe=kind,
-                          strategy=strategy, verbose=0, log=lambda _: None)
-    assert np.isfinite(result.history["loss"]).all()
-    if backend == "jax":
-        import jax
-
-        assert isinstance(strategy, keras.distribution.DataParallel)
-        devices = jax.devices()
-        assert len(devices) == 2, "run with XLA_FLAGS=--xla_force_host_platform_device_count=2"
-        kernel = result.model.backbone.trainable_weights[0].value
-        assert kernel.sharding.device_set == set(devices)  # replicated on both
-        with pytest.raises(ValueError, match="multi-worker"):
-            training.get_strategy("multiworker")
 
 
 def test_export_writes_what_the_backend_can_and_refuses_the_rest(tmp_path):
