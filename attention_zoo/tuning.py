@@ -80,7 +80,18 @@ def any_size_feature_map_layers() -> tuple[str, ...]:
     return tuple(usable)
 
 
-class AttnCNNHyperModel(kt.HyperModel):
+class _ImageHyperModel(kt.HyperModel):
+    """What the image hypermodels share: images of ``input_shape``,
+    ``num_classes`` classes and the ``space`` that narrows the search."""
+
+    def __init__(self, input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
+                 space: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_shape, self.num_classes = tuple(input_shape), num_classes
+        self.space = dict(space or {})
+
+
+class AttnCNNHyperModel(_ImageHyperModel):
     """AttnCNN search space: ``attention`` (every feature-map layer that
     runs at any map size, ``any_size_feature_map_layers()``, and "none"), ``reduction`` (channel attention bottleneck), ``width`` (first
     stage; later stages 4x), ``depth`` (stages), ``learning_rate``,
@@ -92,12 +103,6 @@ class AttnCNNHyperModel(kt.HyperModel):
     ``(low, high)`` tuple a range, a single value is fixed.
     Models take raw pixels and integer labels and report ``accuracy``.
     """
-
-    def __init__(self, input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
-                 space: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.input_shape, self.num_classes = tuple(input_shape), num_classes
-        self.space = dict(space or {})
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         s = self.space
@@ -162,7 +167,7 @@ class TextHyperModel(kt.HyperModel):
         return _compile(model, hp, s, (3e-4, 3e-3), "adamw")
 
 
-class AttnResNetHyperModel(kt.HyperModel):
+class AttnResNetHyperModel(_ImageHyperModel):
     """AttnResNet search space: ``attention`` (every feature-map layer that
     runs at any map size, the convolution-replacing ``sk`` and ``splat``,
     and "none"), ``depth`` (10 or 18: small images), ``width`` (channels of
@@ -170,12 +175,6 @@ class AttnResNetHyperModel(kt.HyperModel):
     ``weight_decay``, ``label_smoothing``; ``space`` narrows them as in
     ``AttnCNNHyperModel``. Models take raw pixels and integer labels and
     report ``accuracy``."""
-
-    def __init__(self, input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
-                 space: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.input_shape, self.num_classes = tuple(input_shape), num_classes
-        self.space = dict(space or {})
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         s = self.space
