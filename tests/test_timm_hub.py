@@ -6,29 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from timm_parity import randomize, relative_error, timm, torch
+from timm_parity import FakeHub, relative_error, timm_probabilities
 
 from attention_zoo import models
 from attention_zoo.interop import hub
 
 NAME = "timm/resnet18.a1_in1k"
-
-
-class FakeHub:
-    """``huggingface_hub``'s ``hf_hub_download``, writing a randomly
-    initialised checkpoint of the requested architecture."""
-
-    def __init__(self, folder, architecture: str = "resnet18"):
-        self.folder, self.architecture, self.calls = folder, architecture, []
-        self.model = randomize(timm.create_model(architecture, pretrained=False), seed=3)
-
-    def hf_hub_download(self, repo_id: str, filename: str) -> str:
-        import safetensors.torch
-
-        self.calls.append((repo_id, filename))
-        path = self.folder / filename
-        safetensors.torch.save_file(self.model.state_dict(), str(path))
-        return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +29,7 @@ def test_a_checkpoint_converts_once_and_predicts_as_timm_on_raw_pixels(loaded):
     pixels = np.random.default_rng(0).integers(0, 256, (2, 90, 120, 3)).astype("uint8")
     probabilities = np.asarray(model.predict(pixels, verbose=0))
     assert probabilities.shape == (2, 1000)
-    # timm's evaluation preprocessing of the same pixels (resize and crop as
-    # the model does them; normalization with the checkpoint's statistics).
-    config = timm.models.get_pretrained_cfg("resnet18.a1_in1k")
-    cropped = np.asarray(model.get_layer("center_crop")(
-        model.get_layer("resize")(pixels.astype("float32"))))
-    assert cropped.shape[1:3] == tuple(config.input_size[1:])
-    normalized = (cropped / 255.0 - np.array(config.mean)) / np.array(config.std)
-    with torch.no_grad():
-        logits = fake.model(torch.from_numpy(
-            normalized.transpose(0, 3, 1, 2).astype("float32"))).numpy()
-    want = np.exp(logits - logits.max(-1, keepdims=True))
-    want /= want.sum(-1, keepdims=True)
+    want = timm_probabilities(model, fake.model, pixels, "resnet18.a1_in1k")
     assert relative_error(probabilities, want) <= 1e-4
     assert len(model.class_names) == 1000 and model.class_names[0].startswith("tench")
     # The second load reads the cache: no download, same predictions.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from timm_parity import randomize, relative_error, timm, torch
+from timm_parity import BATCH, SIZE, converted, relative_error, timm, torch
 
 import keras
 import numpy as np
@@ -16,39 +16,6 @@ from attention_zoo.interop import from_timm
 from attention_zoo.models import AttnResNetImageClassifier
 
 resnet = timm.models.resnet
-SIZE, BATCH = 64, 2
-
-
-def randomized(model, seed: int = 0):
-    """``randomize``, then every convolution and linear weight scaled to a
-    standard deviation of ``fan_in ** -0.5``: at randomize's 0.5 the
-    activations grow ~10x per convolution, to 1e13 by the head, where the
-    attention gates saturate and float32 rounding decides the logits."""
-    randomize(model, seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
-                module.weight.mul_(2.0 * module.weight[0].numel() ** -0.5)
-    return model
-
-
-def converted(model, seed: int = 0, channels: int = 3):
-    """``(keras model, keras output, timm output)`` on the same random pixels."""
-    randomized(model, seed)
-    pixels = np.random.default_rng(seed).uniform(0, 255, (BATCH, SIZE, SIZE, channels))
-    pixels = pixels.astype("float32")
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    mean = np.mean(cfg.get("mean", (0.485, 0.456, 0.406))) if channels == 1 else \
-        np.array(cfg.get("mean", (0.485, 0.456, 0.406)), "float32")
-    std = np.mean(cfg.get("std", (0.229, 0.224, 0.225))) if channels == 1 else \
-        np.array(cfg.get("std", (0.229, 0.224, 0.225)), "float32")
-    images = ((pixels / 255 - mean) / std).astype("float32").transpose(0, 3, 1, 2)
-    with torch.no_grad():
-        want = model(torch.from_numpy(images)).numpy()
-    keras_model = from_timm(model)
-    return keras_model, keras.ops.convert_to_numpy(keras_model(pixels)), want
-
-
 def small(attn_layer=None, block=resnet.BasicBlock, **kwargs):
     """A one-block-per-stage ResNet (fast), built as timm's create_model would."""
     return resnet.ResNet(block=block, layers=[1, 1, 1, 1], num_classes=7,
@@ -119,7 +86,7 @@ def test_converted_model_saves_and_loads(tmp_path):
     (lambda: small(output_stride=16), "layer4.0.conv2 is Conv2d"),
     (lambda: small(act_layer="silu"), "act1 is a torch.nn.modules.activation.SiLU"),
     (lambda: small(global_pool="max"), "global pooling is 'max'"),
-    (lambda: small("sk"), "SelectiveKernel in the blocks' attention slot"),
+    (lambda: small("sk"), "SelectiveKernel in the blocks' feature-map attention slot"),
     (lambda: timm.create_model("skresnet18"), "layer1.0 is a timm.models.sknet"),
 ])
 def test_unsupported_models_are_refused_with_what_is_supported(make, where):

@@ -160,11 +160,10 @@ def _variant(model: keras.Model, num_classes: int | None, include_top: bool,
              ) -> keras.Model:
     """The cached model with a new head, no head, or a fixed input shape;
     the backbone's weights are the checkpoint's."""
-    from attention_zoo.models.attn_resnet import AttnResNetImageClassifier
+    from attention_zoo.models.image_classifier import ImageClassifier
 
-    wrapped = next(layer for layer in model.layers
-                   if isinstance(layer, AttnResNetImageClassifier))
-    head = AttnResNetImageClassifier(
+    wrapped = next(layer for layer in model.layers if isinstance(layer, ImageClassifier))
+    head = type(wrapped)(
         wrapped.backbone, num_classes=num_classes or wrapped.num_classes,
         include_top=include_top, activation=None, rescale=wrapped.rescale,
         mean=wrapped.mean, std=wrapped.std, dropout=wrapped.dropout,

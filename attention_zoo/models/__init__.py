@@ -1,7 +1,7 @@
 """The model zoo, laid out as KerasHub lays out models: per model a backbone,
 a task and (for text) a preprocessor; presets are the shipped models.
 
-``AttnCNN``, ``AttnResNet``, ``AttnTextClassifier``, ``NBTextClassifier``
+``AttnCNN``, ``AttnResNet``, ``ByoaNetImageClassifier``, ``AttnTextClassifier``, ``NBTextClassifier``
 and ``ensemble`` build tasks; ``create(name)``, ``names()``, ``load(name)``, ``pretrained()``
 and ``load_preset(name_or_folder)`` (as ``Task.from_preset``) reach them by
 name; ``with_tta(model)`` adds test-time augmentation.
@@ -14,6 +14,8 @@ from attention_zoo.models.attn_resnet import (AttnResNet, AttnResNetBackbone,
 from attention_zoo.models.attn_text import (AttnTextBackbone, AttnTextClassifier,
                                             TextClassifier, TextPreprocessor)
 from attention_zoo.models.backbone import Backbone
+from attention_zoo.models.byoanet import ByoaNetBackbone, ByoaNetImageClassifier
+from attention_zoo.models.image_classifier import ImageClassifier
 from attention_zoo.models.ensemble import (EnsembleClassifier, ensemble,
                                            ensemble_members)
 from attention_zoo.models.naive_bayes import (NaiveBayesClassifier, NBTextClassifier,
@@ -26,7 +28,8 @@ from attention_zoo.models.whitening import Dirac, PatchWhitening, adapt_whitenin
 
 __all__ = ["AttnCNN", "AttnCNNBackbone", "AttnCNNImageClassifier", "AttnResNet",
            "AttnResNetBackbone", "AttnResNetImageClassifier", "AttnTextClassifier",
-           "AttnTextBackbone", "TextClassifier", "TextPreprocessor", "NBTextClassifier",
+           "AttnTextBackbone", "ByoaNetBackbone", "ByoaNetImageClassifier",
+           "ImageClassifier", "TextClassifier", "TextPreprocessor", "NBTextClassifier",
            "NaiveBayesClassifier", "adapt_naive_bayes", "Backbone", "Task", "takes_text",
            "EnsembleClassifier", "ensemble", "ensemble_members", "card", "create", "load",
            "load_preset", "names", "pretrained", "register_model", "PatchWhitening", "Dirac",

@@ -81,5 +81,6 @@ def build(layer: keras.layers.Layer, channels: int,
 
 
 # The converters of each family register themselves on import.
-from attention_zoo.interop.timm import (channel, conv, coordinate,  # noqa: E402,F401
-                                         non_local, resnet, self_attention)
+from attention_zoo.interop.timm import (byobnet, channel, conv,  # noqa: E402,F401
+                                         coordinate, non_local, resnet,
+                                         self_attention)

@@ -14,17 +14,14 @@ with a ``ValueError`` naming the module.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Iterator
 
 import keras
-import numpy as np
 
-from attention_zoo import layers as zoo_layers
 from attention_zoo.interop.timm import converts, from_timm
-from attention_zoo.interop.timm.weights import set_batch_norm, set_conv, set_dense
-from attention_zoo.layers.base import ConvAttention
-from attention_zoo.layers.registry import FEATURE_MAP, LAYERS
+from attention_zoo.interop.timm.attention_choice import zoo_attention
+from attention_zoo.interop.timm.torch_modules import per_channel
+from attention_zoo.interop.timm.weights import set_model
 from attention_zoo.models.attn_resnet import (IMAGENET_MEAN, IMAGENET_STD,
                                               AttnResNetBackbone,
                                               AttnResNetImageClassifier)
@@ -36,10 +33,6 @@ SUPPORTED = ("timm.models.resnet.ResNet with BasicBlock or Bottleneck blocks, "
              "a feature-map one from_timm converts (se, ese, eca, ecam, ceca, ge, "
              "gc, gca, cbam, lcbam, coord, scoord, ela, strip, nl, bat); not "
              "anti-aliasing (aa_layer), drop_block, other norms or activations")
-
-#: Config keys that do not describe what a layer computes.
-_NOT_SETTINGS = ("name", "trainable", "dtype")
-
 
 def _refuse(what: str) -> ValueError:
     return ValueError(f"from_timm cannot convert this ResNet: {what}. It converts "
@@ -126,107 +119,6 @@ def _block_width(model: Any, path: str) -> int:
     return (block.bn3 if hasattr(block, "bn3") else block.bn2).num_features
 
 
-# ------------------------------------------------------------- attention --
-
-def _settings(layer: keras.layers.Layer) -> dict[str, Any]:
-    return {k: v for k, v in layer.get_config().items() if k not in _NOT_SETTINGS}
-
-
-def _reproduces(name: str, kwargs: dict[str, Any], layer: keras.layers.Layer,
-                shape: tuple) -> bool:
-    """Whether ``layers.get(name, **kwargs)`` built for ``shape`` holds
-    ``layer``'s weights and computes what it does on a random input."""
-    try:
-        candidate = zoo_layers.get(name, **kwargs)
-        candidate.build((None, None, None, shape[-1]))
-    except ValueError:  # arguments the layer refuses
-        return False
-    if [tuple(w.shape) for w in candidate.weights] != \
-            [tuple(w.shape) for w in layer.weights]:
-        return False
-    candidate.set_weights(layer.get_weights())
-    x = np.random.default_rng(0).standard_normal((1, *shape)).astype("float32")
-    try:
-        got = keras.ops.convert_to_numpy(candidate(x))
-    except ValueError:  # an input size the arguments do not admit
-        return False
-    want = keras.ops.convert_to_numpy(layer(x))
-    return bool(np.allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max()))
-
-
-def _width_ratios(configs: list[dict[str, Any]], channels: list[int],
-                  class_defaults: dict[str, Any]) -> list[dict[str, Any]]:
-    """The zoo's ratio arguments (``reduction``: channels per unit, or
-    ``rd_ratio``: units per channel) for each width the converter wrote
-    out, as the widest block's module has it: for a model whose widths
-    follow another ratio than the zoo name's default (resnetrs's 1/4 SE)."""
-    widest = max(range(len(configs)), key=channels.__getitem__)
-    ratios = []
-    for key, value in configs[widest].items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1 \
-                or all(c.get(key) == value for c in configs):
-            continue
-        reduction = channels[widest] / value
-        if "reduction" in class_defaults:
-            ratios.append({"reduction": int(reduction) if reduction.is_integer()
-                           else reduction})
-        if "rd_ratio" in class_defaults:
-            ratios.append({"rd_ratio": 1.0 / reduction})
-    return ratios
-
-
-def _zoo_attention(converted: dict[str, keras.layers.Layer],
-                   shapes: dict[str, tuple]) -> tuple[str, dict[str, Any]]:
-    """The zoo name and arguments that reproduce every converted attention
-    layer, the fewest arguments first. ``from_timm`` writes each layer's
-    widths out (they vary by block); the backbone gives every block the
-    same arguments and the name's rule for widths, so the arguments are the
-    settings all converted layers share, and of those that are the class's
-    own defaults (which the converter may have left unset) as few as
-    reproduce the widths, with a width ratio where the name's default
-    ratio does not."""
-    layers = list(converted.values())
-    cls = type(layers[0])
-    if any(type(layer) is not cls for layer in layers):
-        raise _refuse(f"its blocks hold different attention modules "
-                      f"({sorted({type(l).__name__ for l in layers})})")
-    if isinstance(layers[0], ConvAttention):
-        raise _refuse(f"a {cls.__name__} in the blocks' attention slot (create_attn "
-                      f"after the last BatchNorm); AttnResNetBackbone puts conv "
-                      f"attention in place of the 3x3 convolution instead")
-    configs = [_settings(layer) for layer in layers]
-    # One probe per distinct layer: blocks of a stage share their settings.
-    probes: dict[str, tuple[keras.layers.Layer, tuple]] = {}
-    for (path, layer), config in zip(converted.items(), configs):
-        probes.setdefault(repr((config, shapes[path])), (layer, shapes[path]))
-    shared = {k: v for k, v in configs[0].items() if all(c.get(k) == v for c in configs)}
-    class_defaults = _settings(cls())
-    widths = _width_ratios(configs, [shapes[path][-1] for path in converted],
-                           class_defaults)
-    found = []
-    for entry in LAYERS:
-        if entry.target is not cls or entry.kind != FEATURE_MAP:
-            continue
-        defaults = _settings(zoo_layers.get(entry.name))
-        changed = {k: v for k, v in shared.items() if defaults.get(k) != v}
-        chosen = {k: v for k, v in changed.items() if class_defaults.get(k) != v}
-        optional = [k for k in changed if k not in chosen]
-        candidates = ({**width, **chosen, **{k: changed[k] for k in keys}}
-                      for width in [{}, *widths] for size in range(len(optional) + 1)
-                      for keys in itertools.combinations(optional, size))
-        kwargs = next((kwargs for kwargs in candidates if all(
-            _reproduces(entry.name, kwargs, layer, shape)
-            for layer, shape in probes.values())), None)
-        if kwargs is not None:
-            found.append((len(kwargs), entry.name, kwargs))
-    if not found:
-        raise _refuse(f"no zoo layer name and arguments reproduce its "
-                      f"{cls.__name__} attention in every block (the zoo's width "
-                      f"rules differ from this model's)")
-    _, name, kwargs = min(found, key=lambda f: f[:2])
-    return name, kwargs
-
-
 # -------------------------------------------------------------- modules --
 
 def _attention_paths(model: Any) -> set[str]:
@@ -297,53 +189,6 @@ def _check_modules(model: Any) -> None:
 
 # --------------------------------------------------------------- weights --
 
-def _keras_layer(model: keras.Model, path: str, cls: type) -> Any:
-    name = path.replace(".", "_")
-    try:
-        layer = model.get_layer(name)
-    except ValueError:
-        layer = None
-    if not isinstance(layer, cls):
-        raise _refuse(f"its {path} has no {cls.__name__} counterpart {name!r} in the "
-                      f"Keras model (a structure the reading above missed)")
-    return layer
-
-
-def _set_weights(model: Any, task: AttnResNetImageClassifier) -> set[str]:
-    """Assigns every convolution, BatchNorm and the classifier outside the
-    attention modules (``_check_modules`` passed); returns the Keras layer
-    names set."""
-    import torch
-
-    done = set()
-    for path, module in _modules(model):
-        if type(module) is torch.nn.Conv2d:
-            layer = _keras_layer(task.backbone, path, keras.layers.Conv2D)
-            if tuple(layer.strides) != _pair(module.stride) or layer.groups != module.groups:
-                raise _refuse(f"{path} has stride {module.stride} and {module.groups} "
-                              f"groups, the Keras {layer.name} {layer.strides} and "
-                              f"{layer.groups} (a structure the reading missed)")
-            set_conv(layer, module)
-        elif type(module) is torch.nn.BatchNorm2d:
-            layer = _keras_layer(task.backbone, path, keras.layers.BatchNormalization)
-            set_batch_norm(layer, module)
-        elif type(module) is torch.nn.Linear:
-            layer = _keras_layer(task, path, keras.layers.Dense)
-            set_dense(layer, module)
-        else:
-            continue
-        done.add(layer.name)
-    return done
-
-
-def _per_channel(stats: Any, channels: int) -> list[float]:
-    """``pretrained_cfg``'s mean or std for ``channels`` inputs: RGB
-    statistics averaged where the model takes another number of channels
-    (``in_chans=1``)."""
-    stats = [float(v) for v in stats]
-    return stats if len(stats) == channels else [sum(stats) / len(stats)] * channels
-
-
 @converts("timm.models.resnet", "ResNet")
 def resnet(model: Any) -> AttnResNetImageClassifier:
     """A timm ``ResNet`` as an ``AttnResNetImageClassifier`` with its weights
@@ -371,7 +216,10 @@ def resnet(model: Any) -> AttnResNetImageClassifier:
             shapes[path] = (*(max(1, s // 2 ** (stage + 1)) for s in size), channels)
             if not layer.built:  # modules whose weights do not depend on the width
                 layer.build((None, None, None, channels))
-        name, kwargs = _zoo_attention(converted, shapes)
+        try:
+            name, kwargs = zoo_attention(converted, shapes)
+        except ValueError as error:
+            raise _refuse(str(error)) from None
     backbone = AttnResNetBackbone(**arguments, attention=name, attention_kwargs=kwargs or None,
                                   name="attn_resnet_backbone")
     head = isinstance(model.fc, torch.nn.Linear)
@@ -379,15 +227,12 @@ def resnet(model: Any) -> AttnResNetImageClassifier:
     task = AttnResNetImageClassifier(
         backbone, num_classes=model.fc.out_features if head else 1000,
         include_top=head, activation=None, rescale=1.0 / 255,
-        mean=_per_channel(cfg.get("mean", IMAGENET_MEAN), in_channels),
-        std=_per_channel(cfg.get("std", IMAGENET_STD), in_channels),
+        mean=per_channel(cfg.get("mean", IMAGENET_MEAN), in_channels),
+        std=per_channel(cfg.get("std", IMAGENET_STD), in_channels),
         dropout=float(getattr(model, "drop_rate", 0.0) or 0.0), name="attn_resnet")
-    done = _set_weights(model, task)
-    for path, layer in converted.items():
-        target = _keras_layer(backbone, f"{path}.se", type(layer))
-        target.set_weights(layer.get_weights())
-        done.add(target.name)
-    missed = [l.name for l in backbone.layers if l.weights and l.name not in done]
-    if missed:
-        raise _refuse(f"the Keras layers {missed} took no timm weights")
+    try:
+        set_model(model, {f"{path}.se": layer for path, layer in converted.items()},
+                  backbone, task)
+    except ValueError as error:
+        raise _refuse(str(error)) from None
     return task

@@ -147,8 +147,11 @@ def check_conv(conv: Any, path: str, *, kernel_size: Size = 1, stride: Size = 1,
     return k, s, d
 
 
-def _norm_act(norm: Any, path: str,
-              activations: Collection[str | None]) -> tuple[float, str | None]:
+def norm_act(norm: Any, path: str,
+             activations: Collection[str | None]) -> tuple[float, str | None]:
+    """Checks an affine BatchNorm2d with running statistics (timm's
+    BatchNormAct2d: no drop layer); returns its epsilon and the zoo's name
+    of its activation, one of ``activations``."""
     import torch
 
     if not isinstance(norm, torch.nn.BatchNorm2d) or not norm.affine \
@@ -163,7 +166,7 @@ def _norm_act(norm: Any, path: str,
 def batch_norm(norm: Any, path: str) -> float:
     """The epsilon of an affine BatchNorm2d with running statistics (and,
     for timm's BatchNormAct2d, no activation or drop layer)."""
-    return _norm_act(norm, path, (None,))[0]
+    return norm_act(norm, path, (None,))[0]
 
 
 def conv_norm_act(block: Any, path: str, activations: Collection[str | None],
@@ -173,7 +176,7 @@ def conv_norm_act(block: Any, path: str, activations: Collection[str | None],
     epsilon and the zoo's name of its activation, one of ``activations``."""
     check_conv(block.conv, f"{path}.conv", **geometry)
     absent(getattr(block, "aa", None), f"{path}.aa")
-    return _norm_act(block.bn, f"{path}.bn", activations)
+    return norm_act(block.bn, f"{path}.bn", activations)
 
 
 def same(path: str, what: str, values: Mapping[str, T]) -> T:
@@ -183,3 +186,11 @@ def same(path: str, what: str, values: Mapping[str, T]) -> T:
     if len(distinct) > 1:
         raise refusal(path, f"{what} differ ({dict(values)})", "one for all")
     return distinct.pop()
+
+
+def per_channel(stats: Any, channels: int) -> list[float]:
+    """``pretrained_cfg``'s mean or std for ``channels`` inputs: RGB
+    statistics averaged where the model takes another number of channels
+    (``in_chans=1``)."""
+    stats = [float(v) for v in stats]
+    return stats if len(stats) == channels else [sum(stats) / len(stats)] * channels

@@ -90,3 +90,73 @@ def set_batch_norm(layer: keras.layers.BatchNormalization, bn: Any) -> None:
         set_norm(layer, bn)
     assign(layer.moving_mean, numpy(bn.running_mean), f"{layer.name} moving_mean")
     assign(layer.moving_variance, numpy(bn.running_var), f"{layer.name} moving_variance")
+
+
+def keras_layer(model: keras.Model, path: str, cls: type,
+                names: dict[str, str] | None = None) -> Any:
+    """The layer of ``model`` named after the torch module at ``path``
+    (``layer1.0.conv1`` -> ``layer1_0_conv1``; ``names`` maps paths named
+    otherwise), checked to be a ``cls``."""
+    name = (names or {}).get(path, path.replace(".", "_"))
+    try:
+        layer = model.get_layer(name)
+    except ValueError:
+        layer = None
+    if not isinstance(layer, cls):
+        raise ValueError(f"its {path} has no {cls.__name__} counterpart {name!r} in "
+                         f"the Keras model (a structure the converter did not read)")
+    return layer
+
+
+def set_modules(modules: Any, backbone: keras.Model, task: keras.Model,
+                names: dict[str, str] | None = None) -> set[str]:
+    """Sets the Keras layer of every ``Conv2d``, ``BatchNorm2d`` (subclasses
+    included) and ``Linear`` in ``modules`` (``(path, module)`` pairs), found
+    by path in ``backbone`` (convolutions, norms) or ``task`` (the
+    classifier); returns the Keras layer names set. A convolution whose
+    Keras layer strides or groups otherwise is refused."""
+    import torch
+
+    done = set()
+    for path, module in modules:
+        if type(module) is torch.nn.Conv2d:
+            layer = keras_layer(backbone, path, keras.layers.Conv2D, names)
+            strides = tuple(module.stride)
+            if tuple(layer.strides) != strides or layer.groups != module.groups:
+                raise ValueError(f"its {path} has stride {strides} and {module.groups} "
+                                 f"groups, the Keras {layer.name} {layer.strides} and "
+                                 f"{layer.groups} (a structure the converter misread)")
+            set_conv(layer, module)
+        elif isinstance(module, torch.nn.BatchNorm2d):
+            layer = keras_layer(backbone, path, keras.layers.BatchNormalization, names)
+            set_batch_norm(layer, module)
+        elif type(module) is torch.nn.Linear:
+            layer = keras_layer(task, path, keras.layers.Dense, names)
+            set_dense(layer, module)
+        else:
+            continue
+        done.add(layer.name)
+    return done
+
+
+def set_model(model: Any, converted: dict[str, keras.layers.Layer],
+              backbone: keras.Model, task: keras.Model,
+              names: dict[str, str] | None = None) -> None:
+    """Every weight of ``backbone`` and ``task`` from the torch ``model``:
+    its modules through ``set_modules``, and at each path of ``converted``
+    (modules ``from_timm`` converted on their own) that Keras layer's
+    weights, on the layer named after the path. ``ValueError`` where a
+    Keras layer with weights took none."""
+    def outside(path: str) -> bool:
+        return not any(path == p or path.startswith(f"{p}.") for p in converted)
+
+    done = set_modules(((path, module) for path, module in model.named_modules()
+                        if outside(path)), backbone, task, names)
+    for path, layer in converted.items():
+        target = keras_layer(backbone, path, type(layer), names)
+        target.set_weights(layer.get_weights())
+        done.add(target.name)
+    missed = [layer.name for layer in backbone.layers
+              if layer.weights and layer.name not in done]
+    if missed:
+        raise ValueError(f"the Keras layers {missed} took no timm weights")

@@ -9,9 +9,10 @@ from typing import Any, Sequence
 import keras
 
 from attention_zoo import layers as zoo_layers
-from attention_zoo.layers.options import TORCH_BN_EPSILON, TORCH_BN_MOMENTUM
 from attention_zoo.layers.registry import CONV, FEATURE_MAP, LAYERS
 from attention_zoo.models.backbone import Backbone
+from attention_zoo.models.torch_style import (average_pool_2x2, batch_norm, conv2d,
+                                              max_pool_3x3)
 
 #: Residual blocks and the factor from a stage's ``planes`` to its output width.
 EXPANSION = {"basic": 1, "bottleneck": 4}
@@ -53,11 +54,6 @@ def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, received {value!r}")
     return value
-
-
-def _torch_padding(kernel_size: int, strides: int) -> int:
-    """timm's ``get_padding``: zeros on every side of a convolution."""
-    return ((strides - 1) + (kernel_size - 1)) // 2
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
@@ -170,26 +166,8 @@ class AttnResNetBackbone(Backbone):
                              f"backbone names its layers and gives conv attention "
                              f"the width and stride of the convolution it replaces")
 
-        def conv(x: Any, filters: int, kernel_size: int, name: str, strides: int = 1,
-                 groups: int = 1) -> Any:
-            pad = _torch_padding(kernel_size, strides)
-            # Keras's 'same' pads a strided convolution at the bottom and
-            # right only; PyTorch pads every side, so pad explicitly. At
-            # stride 1 both pad (k - 1) / 2 on every side.
-            if strides > 1 and pad:
-                x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-            return keras.layers.Conv2D(
-                filters, kernel_size, strides=strides,
-                padding="same" if strides == 1 else "valid", groups=groups,
-                use_bias=False, name=name,
-                # timm's init: kaiming normal, fan_out, for ReLU.
-                kernel_initializer=keras.initializers.VarianceScaling(
-                    2.0, "fan_out", "untruncated_normal"))(x)
-
         def norm(x: Any, name: str, last: bool = False) -> Any:
-            return keras.layers.BatchNormalization(
-                epsilon=TORCH_BN_EPSILON, momentum=TORCH_BN_MOMENTUM, name=name,
-                gamma_initializer="zeros" if last and zero_init_last else "ones")(x)
+            return batch_norm(x, name, zero=last and zero_init_last)
 
         def relu(x: Any, name: str) -> Any:
             return keras.layers.ReLU(name=name)(x)
@@ -207,16 +185,11 @@ class AttnResNetBackbone(Backbone):
         def shortcut(x: Any, filters: int, strides: int, name: str) -> Any:
             if avg_down:
                 if strides > 1:
-                    # PyTorch's AvgPool2d(2, ceil_mode=True,
-                    # count_include_pad=False): 'same' pooling, which
-                    # averages the edge windows of odd sizes over what they
-                    # hold too.
-                    x = keras.layers.AveragePooling2D(2, strides, padding="same",
-                                                      name=f"{name}_0")(x)
-                x = conv(x, filters, 1, f"{name}_1")
+                    x = average_pool_2x2(x, f"{name}_0")
+                x = conv2d(x, filters, 1, f"{name}_1")
                 return norm(x, f"{name}_2")
             kernel_size = down_kernel_size if strides > 1 else 1
-            x = conv(x, filters, kernel_size, f"{name}_0", strides)
+            x = conv2d(x, filters, kernel_size, f"{name}_0", strides)
             return norm(x, f"{name}_1")
 
         def residual_block(x: Any, planes: int, strides: int, name: str,
@@ -239,7 +212,7 @@ class AttnResNetBackbone(Backbone):
                     if normalized:
                         continue
                 else:
-                    y = conv(y, filters, kernel_size, f"{name}_conv{i}", stride, groups)
+                    y = conv2d(y, filters, kernel_size, f"{name}_conv{i}", stride, groups)
                 y = norm(y, f"{name}_bn{i}", last=last)
                 if not last:
                     y = relu(y, f"{name}_act{i}")
@@ -255,23 +228,20 @@ class AttnResNetBackbone(Backbone):
         if stem_type:
             first = 3 * (stem_width // 4) if stem_type == "deep_tiered" else stem_width
             inplanes = 2 * stem_width
-            x = conv(inputs, first, 3, "conv1_0", strides=2)
+            x = conv2d(inputs, first, 3, "conv1_0", strides=2)
             x = relu(norm(x, "conv1_1"), "conv1_2")
-            x = conv(x, stem_width, 3, "conv1_3")
+            x = conv2d(x, stem_width, 3, "conv1_3")
             x = relu(norm(x, "conv1_4"), "conv1_5")
-            x = conv(x, inplanes, 3, "conv1_6")
+            x = conv2d(x, inplanes, 3, "conv1_6")
         else:
             inplanes = 64
-            x = conv(inputs, inplanes, 7, "conv1", strides=2)
+            x = conv2d(inputs, inplanes, 7, "conv1", strides=2)
         x = relu(norm(x, "bn1"), "act1")
         if replace_stem_pool:
-            x = conv(x, inplanes, 3, "maxpool_0", strides=2)
+            x = conv2d(x, inplanes, 3, "maxpool_0", strides=2)
             x = relu(norm(x, "maxpool_1"), "maxpool_2")
         else:
-            # PyTorch pads its max pool with -inf; after the ReLU every value
-            # is >= 0, so zeros change no maximum.
-            x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
-            x = keras.layers.MaxPooling2D(3, 2, name="maxpool")(x)
+            x = max_pool_3x3(x, "maxpool")
         for stage, (planes, blocks) in enumerate(zip(channels, layers), start=1):
             strides = 1 if stage == 1 else 2
             for index in range(blocks):
