@@ -4,7 +4,7 @@ kernels, and loading triton first (``load_triton_first``).
 TensorFlow turns its oneDNN kernels on by itself only on x86 CPUs with
 AVX512-VNNI, AVX512-BF16 or AMX. On an AVX2-only CPU (AMD EPYC, 2 cores)
 AttnCNN trained 2.3x faster with them (115 against 50 images/s,
-``benchmarks/cifar10_speed_avx2.md``), so importing ``attention_zoo``
+``benchmarks/cifar10_speed.md``, section 4), so importing ``attention_zoo``
 before TensorFlow sets ``TF_ENABLE_ONEDNN_OPTS=1`` on x86-64 Linux, unless
 the variable is already set: ``TF_ENABLE_ONEDNN_OPTS=0`` keeps TensorFlow's
 own kernels. TensorFlow reads the variable once, when it is imported, so a

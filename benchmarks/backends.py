@@ -31,19 +31,18 @@ what is left when it starts, and the measurements past it are "not run"
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
 import queue
-import shlex
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
+
+import _common  # benchmarks/_common.py, beside this file
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -347,12 +346,7 @@ def _warmup(r: dict | None) -> str:
 
 
 def _versions(torch_threads: int | None = None) -> str:
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
+    version = _common.version
     return (f"Keras {version('keras')}, TensorFlow {version('tensorflow')}, "
             f"JAX {version('jax')} (jaxlib {version('jaxlib')}), "
             f"PyTorch {version('torch')}"
@@ -361,10 +355,9 @@ def _versions(torch_threads: int | None = None) -> str:
 
 
 def markdown(args, results: dict, command: str, seconds: float, machine: dict) -> str:
-    """``machine``: ``cpu`` and ``bf16``, ``training.policy``'s
-    ``cpu_description()`` and ``cpu_has_bf16()`` as a worker found them
-    (this process does not import the package, or TensorFlow)."""
-    cpu = machine.get("cpu", platform.processor() or "CPU (no worker started)")
+    """``machine``: ``bf16``, ``training.policy.cpu_has_bf16()`` as a
+    worker found it (this process does not import the package, or
+    TensorFlow), and ``torch_threads``."""
     bf16 = {True: "has native bfloat16 (avx512_bf16 or amx_bf16)",
             False: "has no native bfloat16 (neither avx512_bf16 nor amx_bf16 in "
                    "/proc/cpuinfo)"}.get(machine.get("bf16"), "was not probed")
@@ -395,11 +388,9 @@ def markdown(args, results: dict, command: str, seconds: float, machine: dict) -
         "",
         f"$ {command}",
         "",
-        f"{platform.machine()} {cpu}, {os.cpu_count()} cores, "
-        f"{platform.system()} {platform.release()}; the CPU {bf16}. "
+        f"CPU: {_common.cpu_lines()}. The CPU {bf16}. "
         f"{_versions(machine.get('torch_threads'))}. "
-        f"Made on {datetime.date.today().isoformat()}; the run took "
-        f"{seconds / 60:.1f} min.",
+        f"{_common.made_on(seconds)}",
     ]
     for name in args.models:
         params = next((r["params"] for k, r in results.items()
@@ -449,28 +440,6 @@ def markdown(args, results: dict, command: str, seconds: float, machine: dict) -
     return "\n".join(lines) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                         dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _command() -> str:
-    script = Path(sys.argv[0]).resolve()
-    try:
-        script = script.relative_to(Path.cwd().resolve())
-    except ValueError:
-        pass
-    return shlex.join(["python", str(script), *sys.argv[1:]])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=list(BATCH), default=list(BATCH))
@@ -505,7 +474,7 @@ def main() -> None:
     args.jit = [j == "on" for j in args.jit]
     caps = {"start": 240, "ready": 240, "build": 240, "compile": args.compile_cap,
             "timing": args.timed_cap}
-    command = _command()
+    command = _common.command()
     print(f"$ {command}", flush=True)
     started = time.perf_counter()
 
@@ -541,7 +510,7 @@ def main() -> None:
         results.update({(backend, key): r for key, r in found.items()})
     seconds = time.perf_counter() - started
     out = Path(args.out)
-    write_atomically(out, markdown(args, results, command, seconds, machine))
+    _common.write_text(out, markdown(args, results, command, seconds, machine))
     print(f"wrote {out} ({seconds / 60:.1f} min)", flush=True)
 
 

@@ -1,6 +1,6 @@
 """What airbench's parts buy AttnCNN: the short recipe on 15,000 training
-images with the session-4 net and recipe ("before": 3x3 stem, BN with scale,
-one-cycle SGD 0.4 / wd 5e-4, EMA 0.99) against today's defaults (patch
+images with a 3x3-stem net and a one-cycle recipe ("before": 3x3 stem, BN
+with scale, one-cycle SGD 0.4 / wd 5e-4, EMA 0.99) against the defaults (patch
 whitening, dirac init, BN offsets only at 64x learning rate, airbench's
 optimizer settings, lookahead), and variants that drop one part. Prints a
 Markdown table (committed as benchmarks/cifar10_recipe.md).

@@ -3,7 +3,8 @@
 Usage: python benchmarks/cifar10_speed.py [--attention cbam] [--width W W W] [--steps 12]
        [--repeats 2] [--batch 512] [--optimizer sgd|recipe] [--only POLICY:XLA ...]
        [--kernels fast|keras|batchnorm|conv]
-Writes a Markdown table to stdout (committed as benchmarks/cifar10_speed.md).
+Writes a Markdown table to stdout (committed as one section per CPU of
+benchmarks/cifar10_speed.md, with the command, date and CPU above it).
 Synthetic pixels: speed does not depend on the data. Each setting runs in a
 fresh process and reports the fastest of `--repeats` timed passes: measured
 one after another in one process with a single pass each, the wide net's

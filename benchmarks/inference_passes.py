@@ -1,7 +1,7 @@
 """Inference speed of AttnCNN pass by pass: does a pass use every core?
 
-``cifar10_speed_avx2.md`` saw inference at about 385 or about 195 images/s
-at the same CPU time per image. This script times several passes of one
+``cifar10_speed.md`` (section 4, AVX2-only CPU) has inference at about 385
+or about 195 images/s at the same CPU time per image. This script times several passes of one
 model over the same synthetic images, each pass reported with its CPU time
 over wall time (2.0: both cores busy), through ``model.predict`` and
 through a ``tf.function`` called on array slices, for the package's

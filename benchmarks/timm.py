@@ -27,21 +27,19 @@ the ``.keras`` file this process saved in a temporary folder.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
 import queue
-import re
-import shlex
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import zipfile
-from importlib import metadata
 from pathlib import Path
+
+import _common  # benchmarks/_common.py: imported while this folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 # This file is benchmarks/timm.py: with its folder first on sys.path (what
@@ -401,43 +399,6 @@ def bench_model(name: str, args, images, calibration, tmp: Path, progress) -> di
 # ------------------------------------------------------------ the Markdown
 
 
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_lines() -> str:
-    """The CPU's model name, its vector and matrix flags, and the CPUs."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        info = ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                  if line.lower().startswith(("model name", "cpu model"))),
-                 platform.processor() or platform.machine())
-    flags_line = next((line.split(":", 1)[1] for line in info.splitlines()
-                       if line.startswith(("flags", "Features"))), "")
-    wanted = re.compile(r"^(sse4_\d|avx.*|fma|f16c|amx.*|neon|asimd.*|sve.*|sme(?!p).*)$")
-    flags = [f for f in flags_line.split() if wanted.match(f)]
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    physical, ids = set(), {}
-    for line in info.splitlines() + [""]:
-        key, _, value = line.partition(":")
-        if key.strip() in ("physical id", "core id"):
-            ids[key.strip()] = value.strip()
-        elif not line.strip() and ids:
-            physical.add((ids.get("physical id"), ids.get("core id")))
-            ids = {}
-    cores = f"{os.cpu_count()} logical CPUs" + (
-        f" on {len(physical)} physical core{'s' * (len(physical) != 1)}" if physical else "") + (
-        f" ({usable} usable by this process)" if usable and usable != os.cpu_count() else "")
-    return (f"{model}, {cores}, {platform.machine()}, {platform.system()} "
-            f"{platform.release()}; vector and matrix flags in /proc/cpuinfo: "
-            f"{' '.join(flags) or 'none found'}")
-
-
 def _load() -> str:
     try:
         return f"{os.getloadavg()[0]:.2f}"
@@ -456,24 +417,24 @@ def _rate(r: dict | None) -> str:
 def markdown(args, results: dict, parity: dict, command: str, seconds: float,
              machine: dict) -> str:
     size = f"{args.size}x{args.size}"
+    version = _common.version
     runtimes = ["timm"] + (["tf", "tf_xla"] if "tensorflow" in args.backends else []) \
         + (["jax"] if "jax" in args.backends else [])
     lines = [
         f"# timm models against their Keras conversions on CPU: {', '.join(args.models)}",
         "",
-        f"Made on {datetime.date.today().isoformat()}; the run took "
-        f"{seconds / 60:.1f} min.",
+        _common.made_on(seconds),
         "",
         f"$ {command}",
         "",
-        f"CPU: {cpu_lines()}. Load average (1 min) at the start {machine['load'][0]}, "
+        f"CPU: {_common.cpu_lines()}. Load average (1 min) at the start {machine['load'][0]}, "
         f"at the end {machine['load'][1]}.",
         "",
-        f"Versions: torch {_version('torch')} ({machine['torch_threads']} intra-op "
-        f"threads, its default), timm {_version('timm')}, TensorFlow "
-        f"{_version('tensorflow')}, Keras {_version('keras')}, JAX {_version('jax')} "
-        f"(jaxlib {_version('jaxlib')}), LiteRT (ai-edge-litert) "
-        f"{_version('ai-edge-litert')}, NumPy {_version('numpy')}, Python "
+        f"Versions: torch {version('torch')} ({machine['torch_threads']} intra-op "
+        f"threads, its default), timm {version('timm')}, TensorFlow "
+        f"{version('tensorflow')}, Keras {version('keras')}, JAX {version('jax')} "
+        f"(jaxlib {version('jaxlib')}), LiteRT (ai-edge-litert) "
+        f"{version('ai-edge-litert')}, NumPy {version('numpy')}, Python "
         f"{platform.python_version()}.",
         "",
         "Weights: timm's random initialisation (`timm.create_model(name, "
@@ -596,15 +557,6 @@ def markdown(args, results: dict, parity: dict, command: str, seconds: float,
     return "\n".join(lines) + "\n"
 
 
-def _command() -> str:
-    script = Path(sys.argv[0]).resolve()
-    try:
-        script = script.relative_to(Path.cwd().resolve())
-    except ValueError:
-        pass
-    return shlex.join(["python", str(script), *sys.argv[1:]])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", help=f"timm model names (default "
@@ -654,7 +606,7 @@ def main() -> None:
     if args.images < 10 or args.images % 10:
         parser.error("--images must be a positive multiple of 10 (the same number "
                      "from every class)")
-    command = _command()
+    command = _common.command()
     _progress(f"$ {command}")
     started = time.perf_counter()
 
@@ -684,9 +636,8 @@ def main() -> None:
                 results[name]["cells"][("jax", batch)] = r
     seconds = time.perf_counter() - started
     machine["load"][1] = _load()
-    from attention_zoo.files import write_text
-
-    write_text(args.out, markdown(args, results, parity, command, seconds, machine))
+    _common.write_text(args.out, markdown(args, results, parity, command, seconds,
+                                          machine))
     _progress(f"wrote {args.out} ({seconds / 60:.1f} min)")
 
 

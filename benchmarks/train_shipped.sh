@@ -3,10 +3,10 @@
 # each one too). Run from the repository root with ../shared/data present.
 set -euo pipefail
 D=../shared/data
-# attn_cnn_cifar10: today's default AttnCNN and recipe (session 28: the
-# net of session 16, hard-example selection for 26 epochs), the epochs
-# spelled out as it ran in session 27 (the same as today's default),
-# seed 0, mixed_bfloat16 on a CPU with AMX; trained without --ship and
+# attn_cnn_cifar10: the default AttnCNN and recipe (cifar10_select:
+# hard-example selection, 26 epochs; --epochs 26 spells out the default),
+# seed 0, mixed_bfloat16 on a 2-core Intel Xeon with AMX (2026-12-06;
+# benchmarks/cifar10_epochs.md, amx_select_e26); trained without --ship and
 # shipped from its run folder afterwards.
 attention-zoo train attn_cnn --data $D/cifar10/cifar10-train-jpeg.zip \
   --out runs/attn_cnn_amx_select_e26 --epochs 26

@@ -5,8 +5,8 @@ Both layers compute what their Keras parents compute, with the same weights,
 config and saved files; they change only how a training step gets there, and
 only on the TensorFlow backend with no GPU visible (elsewhere, and outside
 training, they are their parents). Measured on this project's 2-core CPUs
-in ``benchmarks/cifar10_speed_kernels.md`` (AVX512-BF16) and
-``benchmarks/cifar10_speed_avx2.md`` (AVX2, oneDNN on).
+in ``benchmarks/cifar10_speed.md`` sections 3 (AVX512-BF16) and
+4 (AVX2, oneDNN on).
 
 They carry their parents' class names (``cpu_kernels.Conv2D``,
 ``cpu_kernels.BatchNormalization``) because Keras files a layer's weights

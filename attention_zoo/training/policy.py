@@ -36,7 +36,7 @@ def cpu_description() -> str:
     """The CPU's model name and its widest vector extension of ``CPU_ISAS``
     (``"AMD EPYC (avx2)"``). Timings need both: AttnCNN trained at 241
     images/s on 2 cores with AVX512-BF16 and at 115 on 2 AVX2-only cores
-    (benchmarks/cifar10_speed_avx2.md)."""
+    (benchmarks/cifar10_speed.md, section 4)."""
     info = _cpuinfo()
     name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
                  if line.lower().startswith(("model name", "cpu model"))),

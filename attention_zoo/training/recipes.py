@@ -125,8 +125,8 @@ def _check_type(name: str, value: Any, annotation: str) -> None:
                         f"{value!r} ({type(value).__name__})")
 
 
-#: airbench94's optimizer settings at batch 512 in Keras terms (the default
-#: until session 11). Nesterov SGD at momentum 0.85; learning rate 0.75 per
+#: airbench94's optimizer settings at batch 512 in Keras terms (recipe
+#: ``cifar10_sgd``). Nesterov SGD at momentum 0.85; learning rate 0.75 per
 #: mean-loss batch (airbench's 11.5 per 1024 summed examples, divided by
 #: 1024 * (1 + 1 / (1 - 0.85)), times 512); weight decay 0.009 (airbench's
 #: 0.0153 per 1024 examples, decoupled as Keras applies it); a triangle from
@@ -137,9 +137,9 @@ CIFAR10_SGD = Recipe(learning_rate=0.75, momentum=0.85, weight_decay=0.009,
                      warmup=0.23, lr_start=0.2, lr_end=0.07, norm_bias_lr_scale=64.0,
                      ema_momentum=0.95, ema_power=0.6, lookahead=5)
 
-#: ``fit``'s default, for any net (AttnCNN's default until session 24; its
-#: default now, ``models.attn_cnn.DEFAULT_RECIPE``, is this with hard-example
-#: selection, ``cifar10_select``): airbench94_muon's settings (Jordan, 2024)
+#: ``fit``'s default, for any net (AttnCNN's default,
+#: ``models.attn_cnn.DEFAULT_RECIPE``, is this with hard-example selection,
+#: ``cifar10_select``): airbench94_muon's settings (Jordan, 2024)
 #: in Keras terms: batch 2000; the 3x3 convolutions take Muon steps (rate
 #: 0.24, momentum 0.6, 3 Newton-Schulz iterations); every other variable
 #: Nesterov SGD at momentum 0.85: the classifier at 1.31 per mean-loss batch
