@@ -126,6 +126,32 @@ def test_tflite_has_no_flex_ops_and_a_dynamic_batch(model, tmp_path):
     assert detail["shape_signature"][0] == -1
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_a_mixed_precision_model_exports_in_float32(model, tmp_path, policy):
+    """What training.fit returns on a bfloat16 CPU: TFLite has no bfloat16
+    kernels, so the file holds a float32 copy with the same weights."""
+    keras.config.set_dtype_policy(policy)
+    try:
+        mixed = AttnCNN(attention="cbam", **TINY)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    mixed.set_weights(model.get_weights())
+    lines = []
+    report = export.export(mixed, tmp_path / "m.tflite", sample_inputs=IMAGES,
+                           log=lines.append)
+    assert report["precision"] == f"float32 (the model's {policy} computed in float32)"
+    assert f"computes in {policy}" in lines[0]
+    from ai_edge_litert.interpreter import Interpreter
+    runner = Interpreter(model_path=str(tmp_path / "m.tflite"))
+    runner.allocate_tensors()
+    runner.set_tensor(runner.get_input_details()[0]["index"], IMAGES[:1])
+    runner.invoke()
+    got = runner.get_tensor(runner.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, model.predict(IMAGES[:1], verbose=0), atol=1e-4)
+    assert mixed.dtype_policy.name == policy  # the user's model is left as it was
+    assert export.export(model, tmp_path / "f.tflite", log=None)["precision"] == "float32"
+
+
 def test_float16_and_int8(model, tmp_path):
     f16 = export.export(model, tmp_path / "h.tflite", quantize="float16",
                         sample_inputs=IMAGES, log=None)

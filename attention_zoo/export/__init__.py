@@ -18,6 +18,12 @@ What is checked before anything is kept:
 
 Either way nothing is left at ``path`` (no file, report or tokenizer files).
 
+A model built under a mixed policy (``mixed_bfloat16``, ``mixed_float16``:
+16-bit computation, float32 variables) is exported in float32, from a copy
+with the same weights (``export.float32``), and verified against that copy;
+the report's ``precision`` says so. Quantize with ``quantize="float16"``
+or ``"int8"`` for smaller files.
+
 Nothing of the user's is lost: ``path`` and every file written beside it
 (the report, a text model's tokenizer files) are checked before the
 conversion starts. A TFLite or ONNX path that is a folder is refused; an
@@ -46,6 +52,7 @@ from attention_zoo.export.paths import (FILE_SUFFIXES, FORMATS, MARKER, check_pa
 from attention_zoo.data.images import check_image_batch
 from attention_zoo.files import discard, install, temporary_beside, write_text
 from attention_zoo.models.task import takes_text
+from attention_zoo.export.float32 import float32_copy, mixed_policy
 from attention_zoo.export.onnx_model import onnx_runner, to_onnx
 from attention_zoo.export.saved_model import input_names, output_order, write_saved_model
 from attention_zoo.export.tflite import (
@@ -264,6 +271,10 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
         if log is not None:
             log(f"export: {message} [{time.perf_counter() - started:.1f}s]")
 
+    computed_in = mixed_policy(model)
+    if computed_in is not None:
+        say(f"{model.name} computes in {computed_in}: exporting a float32 copy of it")
+        model = float32_copy(model)
     agreement_on = "sample_inputs" if sample_inputs is not None else "random inputs"
     calibration = None
     if quantize == "int8":
@@ -327,7 +338,10 @@ def export(model: keras.Model, path: str | os.PathLike, format: str = "tflite",
                   "samples": int(len(inputs[0])), **_compare(got, want),
                   "agreement_samples": int(len(inputs[0])),
                   "agreement_on": agreement_on, "file_bytes": _size(tmp),
-                  "batch1_latency_ms": latency, **extra}
+                  "batch1_latency_ms": latency,
+                  "precision": "float32" + (f" (the model's {computed_in} computed in "
+                                            f"float32)" if computed_in else ""),
+                  **extra}
         if quantize == "int8":
             report.update(calibration_samples=calibration_samples,
                           min_agreement=min_agreement)

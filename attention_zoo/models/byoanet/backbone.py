@@ -120,9 +120,9 @@ class ByoaNetBackbone(Backbone):
             1.0), ``self_attention`` (a conv-kind layer name: ``bottleneck``,
             ``halo``, ``lambda``...; required with self_attn blocks) and
             ``self_attention_kwargs``.
-        input_shape: ``(H, W, channels)``; H and W may be None unless a
-            self-attention layer needs a fixed size (``bottleneck``,
-            ``lambda`` without ``r``).
+        input_shape: ``(H, W, channels)``; H and W may be None only
+            without ``"self_attn"`` blocks (the self-attention layers are
+            built for one feature-map size).
         stem_widths: widths of the stem's convolutions.
         stem_kernel_size: their kernel size (timm: 3, or 7 for ``7x7``).
         stem_pool: ``"maxpool"`` or ``""``.
