@@ -23,6 +23,7 @@ import keras_tuner as kt
 import numpy as np
 
 from attention_zoo import layers as zoo_layers
+from attention_zoo.dtype_policy import global_dtype_policy
 from attention_zoo.layers.base import BottleneckAttention2D
 from attention_zoo.models.attn_cnn import AttnCNN
 from attention_zoo.models.attn_resnet import AttnResNet
@@ -313,13 +314,9 @@ def search(name: str, train: tuple, val: tuple, tuner: str = "hyperband",
     from attention_zoo.training import choose_precision
 
     x, y = train
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(choose_precision(precision)[0])
-    try:
+    with global_dtype_policy(choose_precision(precision)[0]):
         made.search(x, y, epochs=max_epochs, validation_data=val,
                     batch_size=batch_size, verbose=verbose)
-    finally:
-        keras.config.set_dtype_policy(previous)
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
         return {"table": "(a worker: the chief holds the results)", "trials": None}
     from attention_zoo.training import save_atomically

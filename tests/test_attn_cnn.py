@@ -472,7 +472,13 @@ def test_fit_trains_under_a_policy(tiny_zip, tmp_path, precision, jit):
         assert (run / name).is_file()
     assert list((run / "logs").rglob("*tfevents*"))
     assert not list(run.glob(".*tmp*"))  # nothing half-written left
-    keras.saving.load_model(run / "model.keras", safe_mode=True)
+    # The file keeps the policy the model trained under, and its predictions.
+    loaded = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert keras.config.dtype_policy().name == "float32"
+    assert {layer.dtype_policy.name for layer in loaded.backbone.layers} == {precision}
+    assert loaded.dtype_policy.name == precision
+    np.testing.assert_array_equal(loaded.predict(val.images, verbose=0),
+                                  result.model.predict(val.images, verbose=0))
 
 
 @pytest.mark.parametrize("every, validated", [(2, [False, True, False]),

@@ -12,6 +12,7 @@ import pytest
 
 from attention_zoo import inspect
 from attention_zoo.cli import main
+from attention_zoo.dtype_policy import global_dtype_policy
 from conftest import cli_error
 from attention_zoo.data.text import (build_vocabulary, read_vocabulary, standardize,
                                      stratified_split, text_tsv, write_vocabulary)
@@ -140,11 +141,14 @@ def test_bad_arguments(vocabulary, kwargs, match):
         AttnTextClassifier(**{"vocabulary": vocabulary, **kwargs})
 
 
-def test_string_model_saves_and_loads_safely(vocabulary, tmp_path):
-    model = AttnTextClassifier(vocabulary=vocabulary, max_length=12, embed_dim=16,
-                               hidden=8, attention="mha")
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_string_model_saves_and_loads_safely(vocabulary, tmp_path, policy):
+    with global_dtype_policy(policy):
+        model = AttnTextClassifier(vocabulary=vocabulary, max_length=12, embed_dim=16,
+                                   hidden=8, attention="mha")
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert (loaded.dtype_policy.name, loaded.backbone.dtype_policy.name) == (policy, policy)
     texts = ["a gripping film", "dull, boring plot"]
     np.testing.assert_allclose(loaded.predict(texts, verbose=0),
                                model.predict(texts, verbose=0), rtol=1e-6)

@@ -14,6 +14,8 @@ from typing import Any
 
 import keras
 
+from attention_zoo.dtype_policy import global_dtype_policy
+
 
 def _is_policy(value: Any) -> bool:
     return isinstance(value, dict) and "DTypePolicy" in str(value.get("class_name", "")) \
@@ -24,7 +26,9 @@ def _policy_names(node: Any, found: set[str]) -> set[str]:
     if _is_policy(node):
         found.add(str(node["config"].get("name")))
     elif isinstance(node, dict):
-        for value in node.values():
+        for key, value in node.items():
+            if key == "dtype" and isinstance(value, str):  # the zoo's Backbone and Task
+                found.add(value)
             _policy_names(value, found)
     elif isinstance(node, (list, tuple)):
         for value in node:
@@ -36,7 +40,9 @@ def _to_float32(node: Any) -> Any:
     if _is_policy(node) and str(node["config"].get("name", "")).startswith("mixed_"):
         return {**node, "config": {**node["config"], "name": "float32"}}
     if isinstance(node, dict):
-        return {key: _to_float32(value) for key, value in node.items()}
+        return {key: "float32" if key == "dtype" and isinstance(value, str)
+                and value.startswith("mixed_") else _to_float32(value)
+                for key, value in node.items()}
     if isinstance(node, list):
         return [_to_float32(value) for value in node]
     return node
@@ -56,11 +62,7 @@ def float32_copy(model: keras.Model) -> keras.Model:
     holding ``model``'s weights (the variables of a mixed policy are
     float32 already, so nothing is rounded)."""
     config = _to_float32(keras.saving.serialize_keras_object(model))
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with global_dtype_policy("float32"):
         copy = keras.saving.deserialize_keras_object(config)
-    finally:
-        keras.config.set_dtype_policy(previous)
     copy.set_weights(model.get_weights())
     return copy

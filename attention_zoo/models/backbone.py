@@ -13,6 +13,20 @@ from typing import Any
 
 import keras
 
+from attention_zoo.dtype_policy import global_dtype_policy
+
+
+def build_under_policy(cls: type, config: dict[str, Any]) -> Any:
+    """``cls(**config)`` built under the global dtype policy that
+    ``config["dtype"]`` names (the policy it was saved under; configs
+    without one build under the current policy)."""
+    config = dict(config)
+    policy = config.pop("dtype", None)
+    if policy is None:
+        return cls(**config)
+    with global_dtype_policy(policy):
+        return cls(**config)
+
 
 class Backbone(keras.Model):
     """Base class of the zoo's backbones.
@@ -26,11 +40,14 @@ class Backbone(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         # Not Functional's graph config: the constructor rebuilds the graph.
-        return {"name": self.name, "trainable": self.trainable}
+        # "dtype": the global policy it was built under, so a mixed-precision
+        # model loads mixed (Keras layers keep their policy the same way).
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": self.dtype_policy.name}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Backbone":
-        return cls(**config)
+        return build_under_policy(cls, config)
 
     def variable_groups(self) -> Any:
         from attention_zoo.training.optimizers import VariableGroups

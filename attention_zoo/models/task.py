@@ -17,6 +17,8 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from attention_zoo.models.backbone import build_under_policy
+
 #: Batches of raw inputs ``predict`` makes when given a list or an array.
 DEFAULT_BATCH = 32
 
@@ -139,7 +141,8 @@ class Task(keras.Model):
         return {}
 
     def get_config(self) -> dict[str, Any]:
-        config = {**self.arguments(), "name": self.name, "trainable": self.trainable}
+        config = {**self.arguments(), "name": self.name, "trainable": self.trainable,
+                  "dtype": self.dtype_policy.name}  # see Backbone.get_config
         return {k: keras.tree.map_structure(keras.saving.serialize_keras_object, v)
                 if k in self.PARTS and v is not None else v for k, v in config.items()}
 
@@ -150,7 +153,7 @@ class Task(keras.Model):
                   else keras.saving.deserialize_keras_object(v)
                   if k in cls.PARTS and v is not None else v
                   for k, v in config.items()}
-        return cls(**config)
+        return build_under_policy(cls, config)
 
     # ----------------------------------------------------- what training asks
 

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from attention_zoo.dtype_policy import global_dtype_policy
 from attention_zoo.files import write_text
 from attention_zoo.models.tta import TTA_MODES, view_model, views
 from attention_zoo.training.callbacks import (AtomicCheckpoint, Lookahead, Throughput,
@@ -164,12 +165,8 @@ def fit(build: Callable[[], keras.Model] | keras.Model, train: Any, val: Any = N
         initial = 0
 
     def under_policy(make: Callable[[], keras.Model]) -> keras.Model:
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(policy)
-        try:
+        with global_dtype_policy(policy):
             model = make()
-        finally:
-            keras.config.set_dtype_policy(previous)
         _adapt_to_data(model, train, log, strategy)
         return model
 

@@ -163,7 +163,8 @@ def AttnCNN(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
             raise ValueError("the shipped weights use the attention layers' "
                              f"defaults, received attention_kwargs={attention_kwargs}")
         arguments = {k: v for k, v in backbone.get_config().items()
-                     if k not in ("name", "trainable", "attention_kwargs", "kernels")}
+                     if k not in ("name", "trainable", "dtype", "attention_kwargs",
+                                   "kernels")}
         path = check_matches_card("attn_cnn_cifar10",
                                   {**arguments, "num_classes": num_classes})
         model.load_weights(path)
