@@ -47,3 +47,17 @@ def load_triton_first() -> None:
         return
     if importlib.util.find_spec("triton") is not None:
         import triton  # noqa: F401
+
+
+def refuse_late_triton(what: str) -> None:
+    """Raises ``RuntimeError`` where importing triton now would kill the
+    process (TensorFlow loaded, triton installed but not loaded: see
+    ``load_triton_first``), naming ``what`` needed it and the import order
+    that works. Call it before importing timm or torchvision."""
+    if "tensorflow" in sys.modules and "triton" not in sys.modules \
+            and importlib.util.find_spec("triton") is not None:
+        raise RuntimeError(
+            f"{what} imports timm, whose torchvision loads triton, and triton's native "
+            "library crashes the process when it loads after TensorFlow (TensorFlow "
+            "2.21 with a CUDA build of torch). Import attention_zoo, or timm, before "
+            "keras and tensorflow: `import attention_zoo` as the first import.")

@@ -4,6 +4,11 @@ checkpoint); everything after it is the code users run."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from timm_parity import FakeHub, relative_error, timm_probabilities
@@ -64,3 +69,17 @@ def test_bad_names_are_clear_errors(name, error, match, tmp_path):
 def test_split_tag():
     assert hub.split_tag("timm/seresnet50.a1_in1k") == ("seresnet50", "a1_in1k")
     assert hub.split_tag("ecaresnet50d") == ("ecaresnet50d", None)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None,
+                    reason="triton (a CUDA build of torch) is not installed")
+def test_timm_after_tensorflow_is_a_clear_error_not_a_crash(tmp_path):
+    """With TensorFlow loaded first, importing timm (torchvision, triton)
+    kills the process; the hub path says so before it imports timm."""
+    code = ("import tensorflow\nfrom attention_zoo import models\n"
+            f"models.load({NAME!r}, cache={str(tmp_path / 'cache')!r})\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 1, (run.returncode, run.stderr[-2000:])
+    assert "RuntimeError" in run.stderr and "before keras and tensorflow" in run.stderr
+    assert not (tmp_path / "cache").exists()

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import keras
 
 from attention_zoo.files import replacing, write_text
+from attention_zoo.onednn import refuse_late_triton
 
 PREFIX = "timm/"
 WEIGHTS_FILE = "model.safetensors"
@@ -93,6 +94,7 @@ def load_timm(name: str, num_classes: int | None = None, include_top: bool = Tru
 def _convert(architecture: str, tag: str | None, hub: Any) -> tuple[keras.Model, list | None]:
     """Downloads, builds timm's model, converts it; wraps it with timm's
     evaluation preprocessing. Returns the model and its class names."""
+    refuse_late_triton(f"converting timm/{architecture}")
     try:
         import safetensors.torch
         import timm
