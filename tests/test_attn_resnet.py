@@ -140,3 +140,22 @@ def test_backbone_refuses_other_than_a_backbone_and_bad_blocks():
         AttnResNetBackbone(stem_type="deeper")
     with pytest.raises(ValueError, match="layers must be a non-empty list"):
         AttnResNetBackbone(layers=(2, 0, 2, 2))
+
+
+def test_a_backbone_as_deep_as_timms_deepest_builds():
+    """Keras maps a functional graph recursively, a frame per layer on the
+    longest path; timm's seresnet269d passes Python's default limit."""
+    import sys
+
+    from attention_zoo.models.backbone import Backbone
+
+    class Deep(Backbone):
+        def __init__(self, **kwargs):
+            inputs = x = keras.Input((4,))
+            for _ in range(1500):
+                x = keras.layers.Activation("relu")(x)
+            super().__init__(inputs=inputs, outputs=x, **kwargs)
+
+    limit = sys.getrecursionlimit()
+    assert limit < 1500 and len(Deep().layers) == 1501
+    assert sys.getrecursionlimit() == limit

@@ -95,3 +95,14 @@ def test_unsupported_models_are_refused_with_what_is_supported(make, where):
     assert where in str(error.value)
     assert "BasicBlock or Bottleneck" in str(error.value)
     assert "anti-aliasing (aa_layer), drop_block" in str(error.value)
+
+
+def test_timms_own_linear_classifier_converts():
+    """timm's pruned models hold a ``timm.layers.linear.Linear`` classifier:
+    nn.Linear with the same product."""
+    model = timm.create_model("resnet10t", pretrained=False, num_classes=10)
+    linear = timm.layers.linear.Linear(model.fc.in_features, 10)
+    linear.load_state_dict(model.fc.state_dict())
+    model.fc = linear
+    _, got, want = converted(model)
+    assert relative_error(got, want) <= 1e-4

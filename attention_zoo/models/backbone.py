@@ -9,11 +9,16 @@ a head on one.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import keras
 
 from attention_zoo.dtype_policy import global_dtype_policy
+
+
+#: Python's recursion limit while a backbone maps its graph.
+GRAPH_RECURSION_LIMIT = 20_000
 
 
 def build_under_policy(cls: type, config: dict[str, Any]) -> Any:
@@ -37,6 +42,17 @@ class Backbone(keras.Model):
     optimizer treatment (``training.optimizers.VariableGroups``); the default
     names none, so every variable trains alike.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Keras maps a functional graph recursively, a frame per layer on
+        # the longest path: timm's 269-layer ResNets (seresnet269d,
+        # resnetrs420) pass Python's default limit of 1,000 frames.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, GRAPH_RECURSION_LIMIT))
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            sys.setrecursionlimit(limit)
 
     def get_config(self) -> dict[str, Any]:
         # Not Functional's graph config: the constructor rebuilds the graph.

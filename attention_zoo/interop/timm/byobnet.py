@@ -264,9 +264,10 @@ def _check_head(model: Any) -> bool:
     head = model.head
     if type(head) is not ClassifierHead or type(head.global_pool) is not \
             SelectAdaptivePool2d or head.global_pool.pool_type != "avg":
-        raise _refuse(f"its head is {type(head).__name__} "
-                      f"({getattr(getattr(head, 'global_pool', None), 'pool_type', '?')} "
-                      f"pooling), not a ClassifierHead with average pooling")
+        pool = getattr(getattr(head, "global_pool", None), "pool_type", None)
+        raise _refuse(f"its head is {type(head).__name__}"
+                      f"{f' ({pool} pooling)' if pool else ''}, not a ClassifierHead "
+                      f"with average pooling")
     if not isinstance(head.flatten, torch.nn.Identity) or type(head.fc) not in (
             torch.nn.Linear, torch.nn.Identity):
         raise _refuse(f"its head's classifier is {head.fc!r}")

@@ -155,12 +155,14 @@ def _check_modules(model: Any) -> None:
     so an unsupported model fails with the module's name."""
     import torch
     from timm.layers import DropPath, SelectAdaptivePool2d
+    from timm.layers.linear import Linear
     from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
     nn = torch.nn
-    # No eval-time work of their own (DropPath and dropout are training-only).
+    # No eval-time work of their own (DropPath and dropout are training-only;
+    # timm's Linear is nn.Linear for torchscript, the same product).
     passive = (ResNet, BasicBlock, Bottleneck, nn.Sequential, nn.ReLU, nn.Identity,
-               nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear, DropPath)
+               nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear, Linear, DropPath)
     for path, module in _modules(model):
         kind = type(module)
         if kind is nn.Conv2d:

@@ -110,8 +110,8 @@ def keras_layer(model: keras.Model, path: str, cls: type,
 
 def set_modules(modules: Any, backbone: keras.Model, task: keras.Model,
                 names: dict[str, str] | None = None) -> set[str]:
-    """Sets the Keras layer of every ``Conv2d``, ``BatchNorm2d`` (subclasses
-    included) and ``Linear`` in ``modules`` (``(path, module)`` pairs), found
+    """Sets the Keras layer of every ``Conv2d``, ``BatchNorm2d`` and
+    ``Linear`` (the last two with subclasses) in ``modules`` (``(path, module)`` pairs), found
     by path in ``backbone`` (convolutions, norms) or ``task`` (the
     classifier); returns the Keras layer names set. A convolution whose
     Keras layer strides or groups otherwise is refused."""
@@ -130,7 +130,7 @@ def set_modules(modules: Any, backbone: keras.Model, task: keras.Model,
         elif isinstance(module, torch.nn.BatchNorm2d):
             layer = keras_layer(backbone, path, keras.layers.BatchNormalization, names)
             set_batch_norm(layer, module)
-        elif type(module) is torch.nn.Linear:
+        elif isinstance(module, torch.nn.Linear):  # timm's Linear too
             layer = keras_layer(task, path, keras.layers.Dense, names)
             set_dense(layer, module)
         else:
@@ -156,7 +156,11 @@ def set_model(model: Any, converted: dict[str, keras.layers.Layer],
         target = keras_layer(backbone, path, type(layer), names)
         target.set_weights(layer.get_weights())
         done.add(target.name)
+    # The task's normalization is set from timm's config; its classifier
+    # must come from the model.
     missed = [layer.name for layer in backbone.layers
               if layer.weights and layer.name not in done]
+    missed += [layer.name for layer in task.layers
+               if isinstance(layer, keras.layers.Dense) and layer.name not in done]
     if missed:
         raise ValueError(f"the Keras layers {missed} took no timm weights")
