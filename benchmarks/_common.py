@@ -24,6 +24,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def import_from(*folders: Path) -> None:
+    """Puts ``folders`` (the repository root, ``tests/``) first on
+    ``sys.path`` and takes this folder off it: ``python benchmarks/timm.py``
+    puts ``benchmarks/`` first, where ``import timm`` would import that
+    script instead of timm."""
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    for folder in reversed(folders):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
 def command() -> str:
     """The command line that started this process, as ``python SCRIPT ARGS``,
     the script relative to the working directory where it lies under it."""

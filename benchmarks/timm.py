@@ -42,12 +42,7 @@ from pathlib import Path
 import _common  # benchmarks/_common.py: imported while this folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
-# This file is benchmarks/timm.py: with its folder first on sys.path (what
-# `python benchmarks/timm.py` does), `import timm` would import it.
-sys.path[:] = [p for p in sys.path
-               if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+_common.import_from(ROOT)  # `import timm` must not import this file
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

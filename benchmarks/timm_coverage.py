@@ -18,19 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import _common  # benchmarks/_common.py: imported while this folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
-# With this folder first on sys.path, `import timm` would find benchmarks/timm.py.
-sys.path[:] = [p for p in sys.path
-               if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-for path in (ROOT, ROOT / "tests"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+_common.import_from(ROOT, ROOT / "tests")  # timm, not benchmarks/timm.py; timm_parity
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: timm's resnet.py models with attention: these name prefixes.

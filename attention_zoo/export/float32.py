@@ -10,49 +10,37 @@ export is verified against the float32 copy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import keras
 
 from attention_zoo.dtype_policy import global_dtype_policy
 
 
-def _is_policy(value: Any) -> bool:
-    return isinstance(value, dict) and "DTypePolicy" in str(value.get("class_name", "")) \
-        and isinstance(value.get("config"), dict)
-
-
-def _policy_names(node: Any, found: set[str]) -> set[str]:
-    if _is_policy(node):
-        found.add(str(node["config"].get("name")))
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key == "dtype" and isinstance(value, str):  # the zoo's Backbone and Task
-                found.add(value)
-            _policy_names(value, found)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _policy_names(value, found)
-    return found
-
-
-def _to_float32(node: Any) -> Any:
-    if _is_policy(node) and str(node["config"].get("name", "")).startswith("mixed_"):
-        return {**node, "config": {**node["config"], "name": "float32"}}
+def _renamed(node: Any, rename: Callable[[str], str]) -> Any:
+    """A serialized model ``node`` with the name of every dtype policy in it
+    (layers', and the zoo's backbones' and tasks') passed through ``rename``."""
+    if isinstance(node, dict) and "DTypePolicy" in str(node.get("class_name", "")) \
+            and isinstance(node.get("config"), dict):
+        return {**node, "config": {**node["config"],
+                                   "name": rename(str(node["config"].get("name")))}}
     if isinstance(node, dict):
-        return {key: "float32" if key == "dtype" and isinstance(value, str)
-                and value.startswith("mixed_") else _to_float32(value)
-                for key, value in node.items()}
-    if isinstance(node, list):
-        return [_to_float32(value) for value in node]
+        return {key: _renamed(value, rename) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(_renamed(value, rename) for value in node)
     return node
 
 
 def mixed_policy(model: keras.Model) -> str | None:
     """The mixed policy some layer of ``model`` (nested models included)
     computes under, such as ``"mixed_bfloat16"``; None if none does."""
-    names = _policy_names(keras.saving.serialize_keras_object(model), set())
-    names.add(model.dtype_policy.name)
+    names = {model.dtype_policy.name}
+
+    def note(name: str) -> str:
+        names.add(name)
+        return name
+
+    _renamed(keras.saving.serialize_keras_object(model), note)
     mixed = sorted(name for name in names if name.startswith("mixed_"))
     return mixed[0] if mixed else None
 
@@ -61,7 +49,8 @@ def float32_copy(model: keras.Model) -> keras.Model:
     """``model`` rebuilt from its config with every dtype policy float32,
     holding ``model``'s weights (the variables of a mixed policy are
     float32 already, so nothing is rounded)."""
-    config = _to_float32(keras.saving.serialize_keras_object(model))
+    config = _renamed(keras.saving.serialize_keras_object(model),
+                      lambda name: "float32" if name.startswith("mixed_") else name)
     with global_dtype_policy("float32"):
         copy = keras.saving.deserialize_keras_object(config)
     copy.set_weights(model.get_weights())

@@ -22,14 +22,15 @@ GRAPH_RECURSION_LIMIT = 20_000
 
 
 def build_under_policy(cls: type, config: dict[str, Any]) -> Any:
-    """``cls(**config)`` built under the global dtype policy that
-    ``config["dtype"]`` names (the policy it was saved under; configs
-    without one build under the current policy)."""
+    """``cls(**config)`` built under the global dtype policy
+    ``config["dtype"]`` holds (the policy it was saved under, serialized as
+    Keras serializes a layer's; configs without one build under the current
+    policy)."""
     config = dict(config)
     policy = config.pop("dtype", None)
     if policy is None:
         return cls(**config)
-    with global_dtype_policy(policy):
+    with global_dtype_policy(keras.dtype_policies.get(policy)):
         return cls(**config)
 
 
@@ -59,7 +60,7 @@ class Backbone(keras.Model):
         # "dtype": the global policy it was built under, so a mixed-precision
         # model loads mixed (Keras layers keep their policy the same way).
         return {"name": self.name, "trainable": self.trainable,
-                "dtype": self.dtype_policy.name}
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Backbone":

@@ -142,7 +142,8 @@ class Task(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         config = {**self.arguments(), "name": self.name, "trainable": self.trainable,
-                  "dtype": self.dtype_policy.name}  # see Backbone.get_config
+                  # See Backbone.get_config.
+                  "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
         return {k: keras.tree.map_structure(keras.saving.serialize_keras_object, v)
                 if k in self.PARTS and v is not None else v for k, v in config.items()}
 
